@@ -1,0 +1,167 @@
+"""The SlackBot spec as a validated model, mirroring the CRD's openAPIV3Schema (crds/).
+
+`SlackBotSpec.from_manifest(obj)` parses a SlackBot object; bounds, enums and cross-field rules are the CRD's own
+(tests/operator/test_crd.py checks the two agree). `resolve_limits` applies the model table.
+"""
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from h1bot_api.models import ModelInfo, lookup
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant in a Slack workspace. Answer concisely."
+
+
+class ConfigError(ValueError):
+    """A SlackBot whose settings cannot work; the message names the field to fix."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class ModelSpec(_Model):
+    name: str = Field(min_length=1)
+    context_tokens: int | None = Field(default=None, ge=1024, le=10_000_000)
+    max_output_tokens: int = Field(default=1024, ge=16, le=200_000)
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    base_url: str | None = Field(default=None, alias="baseURL", pattern=r"^https?://")
+    allowed_models: tuple[str, ...] = ()
+
+
+class SummarizationSpec(_Model):
+    threshold_tokens: int | None = Field(default=None, ge=256)
+    chunk_tokens: int = Field(default=2000, ge=128, le=100_000)
+    max_depth: int = Field(default=3, ge=1, le=8)
+    recent_share: float = Field(default=0.5, ge=0.05, le=0.95)
+
+
+class ChannelPersona(_Model):
+    id: str = Field(min_length=1)
+    system_prompt: str | None = None
+    model: str | None = None
+
+
+class PersonaSpec(_Model):
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    channels: tuple[ChannelPersona, ...] = ()
+
+
+class SecretKeyRef(_Model):
+    name: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
+class SecretsSpec(_Model):
+    slack_bot_token: SecretKeyRef
+    slack_app_token: SecretKeyRef
+    open_ai_api_key: SecretKeyRef = Field(alias="openAIAPIKey")
+    open_ai_organization: SecretKeyRef | None = Field(default=None, alias="openAIOrganization")
+
+
+class ChannelAccess(_Model):
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+class AccessSpec(_Model):
+    admins: tuple[str, ...] = ()
+    channels: ChannelAccess = ChannelAccess()
+    answer_bots: bool = False
+
+
+class TemplateSpec(_Model):
+    """Pod-level settings; passed through to the Deployment as Kubernetes objects."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    image: str | None = None
+    image_pull_policy: str | None = Field(default=None, pattern=r"^(Always|IfNotPresent|Never)$")
+    resources: dict[str, Any] | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: tuple[dict[str, Any], ...] = ()
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+    pod_annotations: dict[str, str] = Field(default_factory=dict)
+    image_pull_secrets: tuple[dict[str, str], ...] = ()
+
+
+class SlackBotSpec(_Model):
+    model: ModelSpec
+    summarization: SummarizationSpec = SummarizationSpec()
+    persona: PersonaSpec = PersonaSpec()
+    secrets: SecretsSpec
+    access: AccessSpec = AccessSpec()
+    suspend: bool = False
+    template: TemplateSpec = TemplateSpec()
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Self:
+        # Same rules as the CRD's x-kubernetes-validations, with the same messages.
+        if self.model.allowed_models and self.model.name not in self.model.allowed_models:
+            raise ValueError("spec.model.name must be one of spec.model.allowedModels")
+        threshold, context = self.summarization.threshold_tokens, self.model.context_tokens
+        if threshold is not None and context is not None and threshold >= context:
+            raise ValueError("spec.summarization.thresholdTokens must be below spec.model.contextTokens")
+        if context is not None and self.model.max_output_tokens >= context:
+            raise ValueError("spec.model.maxOutputTokens must be below spec.model.contextTokens")
+        return self
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any]) -> "SlackBotSpec":
+        """Validate a raw spec dict; raises ConfigError with a readable, field-naming message."""
+        try:
+            return cls.model_validate(spec)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from None
+
+    @classmethod
+    def from_manifest(cls, obj: dict[str, Any]) -> "SlackBotSpec":
+        return cls.parse(obj.get("spec") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec in the CRD's own camelCase shape, without unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"spec.{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+class Limits(_Model):
+    """The token limits a bot works with once the model table is applied."""
+
+    context_tokens: int
+    max_output_tokens: int
+    threshold_tokens: int
+    info: ModelInfo
+
+
+def resolve_limits(model: ModelSpec, summarization: SummarizationSpec, system_prompt_tokens: int = 0,
+                   safety_margin: int = 64) -> Limits:
+    """Context window from the spec or the model table; the history threshold defaults to the whole budget.
+
+    Raises ConfigError for an unknown model without `contextTokens`, or limits that leave no room for history.
+    """
+    known = lookup(model.name)
+    context = model.context_tokens or (known.context_tokens if known else None)
+    if context is None:
+        raise ConfigError(f"model {model.name!r} is not in the table of known models: "
+                          "set spec.model.contextTokens to its context window")
+    info = known or ModelInfo(context_tokens=context, max_output_tokens=model.max_output_tokens)
+    max_output = min(model.max_output_tokens, info.max_output_tokens) if known else model.max_output_tokens
+    budget = context - max_output - system_prompt_tokens - safety_margin
+    if budget <= 0:
+        raise ConfigError(f"spec.model.maxOutputTokens ({max_output}) and the system prompt leave no room for "
+                          f"history in a {context}-token context window")
+    threshold = summarization.threshold_tokens or budget
+    if threshold >= context:
+        raise ConfigError(f"spec.summarization.thresholdTokens ({threshold}) must be below the context window "
+                          f"of {model.name} ({context})")
+    return Limits(context_tokens=context, max_output_tokens=max_output, threshold_tokens=min(threshold, budget),
+                  info=info)

@@ -1,0 +1,53 @@
+"""The SlackBot status layout: who owns which subtree, condition types, phases.
+
+The operator writes `observedGeneration`, `phase`, `conditions`, `deployment`, `secretsChecksum`.
+The bot writes `runtime` (overrides made from Slack) and `slack` (its identity); the operator never touches them.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+OPERATOR_FIELDS = ("observedGeneration", "phase", "conditions", "deployment", "secretsChecksum")
+BOT_FIELDS = ("runtime", "slack")
+
+# Condition types.
+READY = "Ready"
+SECRETS_RESOLVED = "SecretsResolved"
+DEPLOYMENT_AVAILABLE = "DeploymentAvailable"
+CONDITION_TYPES = (READY, SECRETS_RESOLVED, DEPLOYMENT_AVAILABLE)
+
+# Phases.
+PENDING = "Pending"
+RUNNING = "Running"
+DEGRADED = "Degraded"
+SUSPENDED = "Suspended"
+FAILED = "Failed"
+PHASES = (PENDING, RUNNING, DEGRADED, SUSPENDED, FAILED)
+
+# status.runtime.overrides.<key> = {value, specValue, previous, by, at}; keys and the spec field each replaces.
+RUNTIME_KEYS: dict[str, tuple[str, ...]] = {
+    "model": ("model", "name"),
+    "temperature": ("model", "temperature"),
+    "maxOutputTokens": ("model", "maxOutputTokens"),
+    "thresholdTokens": ("summarization", "thresholdTokens"),
+    "chunkTokens": ("summarization", "chunkTokens"),
+    "systemPrompt": ("persona", "systemPrompt"),
+}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(type_: str, ok: bool, reason: str, message: str, generation: int | None,
+              previous: list[dict[str, Any]] | None = None, now: str | None = None) -> dict[str, Any]:
+    """A standard condition; lastTransitionTime moves only when the status flips."""
+    status = "True" if ok else "False"
+    old = next((c for c in previous or () if c.get("type") == type_), None)
+    changed_at = old["lastTransitionTime"] if old and old.get("status") == status and old.get(
+        "lastTransitionTime") else (now or now_iso())
+    result = {"type": type_, "status": status, "reason": reason, "message": message,
+              "lastTransitionTime": changed_at}
+    if generation is not None:
+        result["observedGeneration"] = generation
+    return result

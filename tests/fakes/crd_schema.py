@@ -1,0 +1,71 @@
+"""What the API server checks when a SlackBot is written: the CRD's structural schema and its CEL rules.
+
+kmock admits anything, so tests that need admission ask this module. The schema is read from crds/ (the one
+source); CEL rules are evaluated with cel-python, walking the object alongside the schema as the API server does.
+"""
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import celpy
+import jsonschema
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_PATH = REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    path: str
+    message: str
+    by: str  # "schema" or "cel"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message} ({self.by})"
+
+
+@cache
+def load_crd() -> dict[str, Any]:
+    return yaml.safe_load(CRD_PATH.read_text())
+
+
+def open_api_schema() -> dict[str, Any]:
+    return load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def admit(obj: dict[str, Any]) -> list[Rejection]:
+    """Every reason the API server would refuse `obj`; empty when it would be admitted."""
+    schema = open_api_schema()
+    validator = jsonschema.Draft7Validator(schema)
+    rejections = [Rejection(_path(error.absolute_path), error.message, "schema")
+                  for error in validator.iter_errors(obj)]
+    if not rejections:  # The API server runs CEL only on objects that pass the structural schema.
+        rejections += list(_cel_rejections(schema, obj, "."))
+    return rejections
+
+
+def _path(parts) -> str:
+    return "." + ".".join(str(p) for p in parts) if parts else "."
+
+
+@cache
+def _program(rule: str):
+    env = celpy.Environment()
+    return env.program(env.compile(rule))
+
+
+def _cel_rejections(schema: dict[str, Any], value: Any, path: str):
+    for rule in schema.get("x-kubernetes-validations", ()):
+        if not _program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)}):
+            yield Rejection(path, rule.get("message", rule["rule"]), "cel")
+    if isinstance(value, dict):
+        for name, child in value.items():
+            child_schema = schema.get("properties", {}).get(name) or schema.get("additionalProperties")
+            if isinstance(child_schema, dict):
+                yield from _cel_rejections(child_schema, child, f"{path.rstrip('.')}.{name}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            yield from _cel_rejections(schema["items"], item, f"{path}[{index}]")

@@ -1,0 +1,174 @@
+"""The SlackBot CRD as a cluster admin and a bot author meet it: it installs, documents itself, admits the
+example and refuses broken bots with a message that says what to fix."""
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic.fields import FieldInfo
+
+from h1bot_api import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAME, VERSION
+from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_api.status import CONDITION_TYPES, PHASES, RUNTIME_KEYS
+from tests.fakes.crd_schema import REPO, admit, load_crd, open_api_schema
+
+EXAMPLES = REPO / "examples"
+
+
+def example_bot() -> dict:
+    return yaml.safe_load((EXAMPLES / "slackbot.yaml").read_text())
+
+
+def test_crd_passes_the_kubernetes_1_32_schema_strictly():
+    kubernetes_validate.validate(load_crd(), "1.32.0", strict=True)
+
+
+def test_crd_names_match_the_shared_api_constants():
+    crd = load_crd()
+    assert crd["metadata"]["name"] == CRD_NAME
+    assert crd["spec"]["group"] == GROUP
+    assert crd["spec"]["names"]["kind"] == KIND
+    assert crd["spec"]["names"]["plural"] == PLURAL
+    assert SHORT_NAME in crd["spec"]["names"]["shortNames"]
+    (version,) = crd["spec"]["versions"]
+    assert version["name"] == VERSION and version["subresources"] == {"status": {}}
+
+
+def test_open_api_schema_is_a_well_formed_json_schema():
+    jsonschema.Draft7Validator.check_schema(open_api_schema())
+
+
+def _walk(schema: dict, path: str = ""):
+    yield path, schema
+    for name, child in schema.get("properties", {}).items():
+        yield from _walk(child, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            yield from _walk(schema[key], f"{path}[]")
+
+
+def test_every_field_is_documented_for_kubectl_explain():
+    # Array items and map values are explained by the field that holds them.
+    undocumented = [f"{top}{path}" for top in ("spec", "status")
+                    for path, node in _walk(open_api_schema()["properties"][top])
+                    if "description" not in node and not path.endswith("[]")]
+    assert undocumented == []
+
+
+def test_printer_columns_show_model_effective_model_readiness_phase_and_age():
+    columns = {c["name"]: c["jsonPath"] for c in load_crd()["spec"]["versions"][0]["additionalPrinterColumns"]}
+    assert columns == {
+        "Model": ".spec.model.name",
+        "Effective": ".status.runtime.overrides.model.value",
+        "Ready": '.status.conditions[?(@.type=="Ready")].status',
+        "Phase": ".status.phase",
+        "Age": ".metadata.creationTimestamp",
+    }
+
+
+def test_status_enums_are_the_shared_phases_and_runtime_keys_are_documented():
+    status = open_api_schema()["properties"]["status"]["properties"]
+    assert tuple(status["phase"]["enum"]) == PHASES
+    overrides_doc = status["runtime"]["properties"]["overrides"]["description"]
+    assert all(key in overrides_doc for key in RUNTIME_KEYS)
+    assert all(t in status["conditions"]["description"] for t in CONDITION_TYPES)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_pass_the_kubernetes_schemas(path: Path):
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc["apiVersion"] == API_VERSION:
+            assert admit(doc) == []
+            SlackBotSpec.from_manifest(doc)
+        else:
+            kubernetes_validate.validate(doc, "1.32.0", strict=True)
+
+
+def _broken(mutate) -> dict:
+    bot = copy.deepcopy(example_bot())
+    mutate(bot["spec"])
+    return bot
+
+
+BROKEN_BOTS = {
+    "temperature is a word": (lambda s: s["model"].__setitem__("temperature", "hot"), ".spec.model.temperature",
+                              "is not of type 'number'"),
+    "temperature above 2": (lambda s: s["model"].__setitem__("temperature", 2.5), ".spec.model.temperature",
+                            "greater than the maximum of 2"),
+    "no secrets": (lambda s: s.pop("secrets"), ".spec", "'secrets' is a required property"),
+    "no model name": (lambda s: s["model"].pop("name"), ".spec.model", "'name' is a required property"),
+    "unknown pull policy": (lambda s: s["template"].__setitem__("imagePullPolicy", "Sometimes"),
+                            ".spec.template.imagePullPolicy", "is not one of"),
+    "threshold above the context window": (
+        lambda s: s["summarization"].__setitem__("thresholdTokens", 200_000), ".spec",
+        "spec.summarization.thresholdTokens must be below spec.model.contextTokens"),
+    "model outside the allowed list": (
+        lambda s: s["model"].__setitem__("name", "gpt-5"), ".spec.model",
+        "spec.model.name must be one of spec.model.allowedModels"),
+    "output limit as large as the context window": (
+        lambda s: s["model"].__setitem__("maxOutputTokens", 128_000), ".spec",
+        "spec.model.maxOutputTokens must be below spec.model.contextTokens"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_BOTS, ids=str)
+def test_a_broken_bot_is_refused_by_the_crd_and_the_bot_alike_saying_why(case):
+    mutate, where, why = BROKEN_BOTS[case]
+    rejections = admit(_broken(mutate))
+    assert [(r.path, why in r.message) for r in rejections] == [(where, True)], rejections
+    with pytest.raises(ConfigError):
+        SlackBotSpec.from_manifest(_broken(mutate))
+
+
+def test_cel_messages_are_the_ones_the_bot_gives():
+    for case in ("threshold above the context window", "model outside the allowed list",
+                 "output limit as large as the context window"):
+        mutate, _, why = BROKEN_BOTS[case]
+        with pytest.raises(ConfigError, match=why):
+            SlackBotSpec.from_manifest(_broken(mutate))
+
+
+def _pydantic_field(model_cls, camel_name: str) -> FieldInfo | None:
+    for name, field in model_cls.model_fields.items():
+        if (field.alias or name) == camel_name:
+            return field
+    return None
+
+
+def _bounds(field: FieldInfo) -> dict:
+    found = {}
+    for meta in field.metadata:
+        for attr, key in (("ge", "minimum"), ("le", "maximum"), ("min_length", "minLength")):
+            if getattr(meta, attr, None) is not None:
+                found[key] = getattr(meta, attr)
+    return found
+
+
+def _compare(schema: dict, model_cls, path: str, mismatches: list):
+    for camel, node in schema.get("properties", {}).items():
+        field = _pydantic_field(model_cls, camel)
+        if field is None:
+            mismatches.append(f"{path}.{camel}: not in the pydantic model")
+            continue
+        schema_bounds = {k: node[k] for k in ("minimum", "maximum") if k in node}
+        model_bounds = {k: v for k, v in _bounds(field).items() if k in ("minimum", "maximum")}
+        if schema_bounds != model_bounds:
+            mismatches.append(f"{path}.{camel}: CRD {schema_bounds} != model {model_bounds}")
+        if "default" in node and field.default != node["default"]:
+            mismatches.append(f"{path}.{camel}: CRD default {node['default']!r} != model {field.default!r}")
+        annotation = field.annotation
+        nested = next((a for a in getattr(annotation, "__args__", (annotation,)) if hasattr(a, "model_fields")), None)
+        if node.get("type") == "object" and "properties" in node and nested is not None:
+            _compare(node, nested, f"{path}.{camel}", mismatches)
+    for name, field in model_cls.model_fields.items():
+        if (field.alias or name) not in schema.get("properties", {}):
+            mismatches.append(f"{path}.{field.alias or name}: not in the CRD")
+
+
+def test_the_bots_spec_model_agrees_with_the_crd_on_fields_bounds_and_defaults():
+    mismatches: list[str] = []
+    _compare(open_api_schema()["properties"]["spec"], SlackBotSpec, "spec", mismatches)
+    assert mismatches == []
