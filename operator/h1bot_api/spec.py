@@ -4,13 +4,14 @@
 (tests/operator/test_crd.py checks the two agree). `resolve_limits` applies the model table.
 """
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from h1bot_api.models import ModelInfo, lookup
 
+MAX_PROMPT_CHARS = 20_000
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant in a Slack workspace. Answer concisely."
 
 
@@ -23,12 +24,12 @@ class _Model(BaseModel):
 
 
 class ModelSpec(_Model):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=128)
     context_tokens: int | None = Field(default=None, ge=1024, le=10_000_000)
     max_output_tokens: int = Field(default=1024, ge=16, le=200_000)
     temperature: float = Field(default=0.7, ge=0, le=2)
-    base_url: str | None = Field(default=None, alias="baseURL", pattern=r"^https?://")
-    allowed_models: tuple[str, ...] = ()
+    base_url: str | None = Field(default=None, alias="baseURL", pattern=r"^https?://", max_length=2048)
+    allowed_models: tuple[Annotated[str, Field(min_length=1, max_length=128)], ...] = Field(default=(), max_length=64)
 
 
 class SummarizationSpec(_Model):
@@ -40,18 +41,18 @@ class SummarizationSpec(_Model):
 
 class ChannelPersona(_Model):
     id: str = Field(min_length=1)
-    system_prompt: str | None = None
-    model: str | None = None
+    system_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    model: str | None = Field(default=None, min_length=1)
 
 
 class PersonaSpec(_Model):
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    channels: tuple[ChannelPersona, ...] = ()
+    system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, max_length=MAX_PROMPT_CHARS)
+    channels: tuple[ChannelPersona, ...] = Field(default=(), max_length=256)
 
 
 class SecretKeyRef(_Model):
-    name: str = Field(min_length=1)
-    key: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253)
 
 
 class SecretsSpec(_Model):
@@ -67,7 +68,7 @@ class ChannelAccess(_Model):
 
 
 class AccessSpec(_Model):
-    admins: tuple[str, ...] = ()
+    admins: tuple[Annotated[str, Field(min_length=1)], ...] = Field(default=(), max_length=256)
     channels: ChannelAccess = ChannelAccess()
     answer_bots: bool = False
 
@@ -76,7 +77,7 @@ class TemplateSpec(_Model):
     """Pod-level settings; passed through to the Deployment as Kubernetes objects."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
-    image: str | None = None
+    image: str | None = Field(default=None, min_length=1)
     image_pull_policy: str | None = Field(default=None, pattern=r"^(Always|IfNotPresent|Never)$")
     resources: dict[str, Any] | None = None
     node_selector: dict[str, str] = Field(default_factory=dict)

@@ -141,7 +141,8 @@ def _pydantic_field(model_cls, camel_name: str) -> FieldInfo | None:
 def _bounds(field: FieldInfo) -> dict:
     found = {}
     for meta in field.metadata:
-        for attr, key in (("ge", "minimum"), ("le", "maximum"), ("min_length", "minLength")):
+        for attr, key in (("ge", "minimum"), ("le", "maximum"), ("min_length", "minLength"),
+                          ("max_length", "maxLength")):
             if getattr(meta, attr, None) is not None:
                 found[key] = getattr(meta, attr)
     return found
@@ -153,8 +154,11 @@ def _compare(schema: dict, model_cls, path: str, mismatches: list):
         if field is None:
             mismatches.append(f"{path}.{camel}: not in the pydantic model")
             continue
-        schema_bounds = {k: node[k] for k in ("minimum", "maximum") if k in node}
-        model_bounds = {k: v for k, v in _bounds(field).items() if k in ("minimum", "maximum")}
+        # Arrays: maxItems is the tuple's max_length; strings: minLength/maxLength.
+        schema_bounds = {k: node[k] for k in ("minimum", "maximum", "minLength", "maxLength") if k in node}
+        if "maxItems" in node:
+            schema_bounds["maxLength"] = node["maxItems"]
+        model_bounds = _bounds(field)
         if schema_bounds != model_bounds:
             mismatches.append(f"{path}.{camel}: CRD {schema_bounds} != model {model_bounds}")
         if "default" in node and field.default != node["default"]:
