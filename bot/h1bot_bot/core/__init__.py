@@ -1,0 +1,1 @@
+"""Pure core of the bot: no I/O, no clocks, no environment."""
