@@ -12,6 +12,8 @@ from pydantic.alias_generators import to_camel
 from h1bot_api.models import ModelInfo, lookup
 
 MAX_PROMPT_CHARS = 20_000
+# Tokens left free in every request: counting is exact, but servers may add a few tokens of their own.
+SAFETY_MARGIN_TOKENS = 64
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant in a Slack workspace. Answer concisely."
 
 
@@ -139,12 +141,13 @@ class Limits(_Model):
 
     context_tokens: int
     max_output_tokens: int
-    threshold_tokens: int
+    history_tokens: int  # context − output − system prompt − safety margin
+    threshold_tokens: int  # at most history_tokens
     info: ModelInfo
 
 
 def resolve_limits(model: ModelSpec, summarization: SummarizationSpec, system_prompt_tokens: int = 0,
-                   safety_margin: int = 64) -> Limits:
+                   safety_margin: int = SAFETY_MARGIN_TOKENS) -> Limits:
     """Context window from the spec or the model table; the history threshold defaults to the whole budget.
 
     Raises ConfigError for an unknown model without `contextTokens`, or limits that leave no room for history.
@@ -164,5 +167,5 @@ def resolve_limits(model: ModelSpec, summarization: SummarizationSpec, system_pr
     if threshold >= context:
         raise ConfigError(f"spec.summarization.thresholdTokens ({threshold}) must be below the context window "
                           f"of {model.name} ({context})")
-    return Limits(context_tokens=context, max_output_tokens=max_output, threshold_tokens=min(threshold, budget),
-                  info=info)
+    return Limits(context_tokens=context, max_output_tokens=max_output, history_tokens=budget,
+                  threshold_tokens=min(threshold, budget), info=info)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from h1bot_api.spec import ConfigError, ModelSpec, SummarizationSpec
-from h1bot_bot.core.budget import SAFETY_MARGIN, history_budget
+from h1bot_api.spec import SAFETY_MARGIN_TOKENS, ConfigError, ModelSpec, SummarizationSpec
+from h1bot_bot.core.budget import history_budget
 from h1bot_bot.core.tokens import TokenCounter, encoding_name_for
 
 
@@ -114,7 +114,7 @@ def test_the_history_budget_leaves_room_for_the_answer_and_the_persona(gpt4o):
                             SummarizationSpec(), gpt4o, persona)
     system = gpt4o.count_messages([{"role": "system", "content": persona}])
     assert budget.system_prompt_tokens == system
-    assert budget.history_tokens == 8000 - 1000 - system - SAFETY_MARGIN
+    assert budget.history_tokens == 8000 - 1000 - system - SAFETY_MARGIN_TOKENS
     assert budget.threshold_tokens == budget.history_tokens  # no thresholdTokens: summarize only when needed
     cheaper = history_budget(ModelSpec(name="gpt-4o", context_tokens=8000, max_output_tokens=1000),
                              SummarizationSpec(threshold_tokens=3000), gpt4o, persona)

@@ -6,10 +6,8 @@ limit and threshold come from `h1bot_api.spec.resolve_limits` (the model table l
 
 from dataclasses import dataclass
 
-from h1bot_api.spec import Limits, ModelSpec, SummarizationSpec, resolve_limits
+from h1bot_api.spec import SAFETY_MARGIN_TOKENS, Limits, ModelSpec, SummarizationSpec, resolve_limits
 from h1bot_bot.core.tokens import TokenCounter
-
-SAFETY_MARGIN = 64  # tokens left free: counting is exact, but servers may add a few tokens of their own
 
 
 @dataclass(frozen=True)
@@ -35,9 +33,8 @@ def system_prompt_tokens(counter: TokenCounter, system_prompt: str) -> int:
 
 
 def history_budget(model: ModelSpec, summarization: SummarizationSpec, counter: TokenCounter, system_prompt: str,
-                   safety_margin: int = SAFETY_MARGIN) -> HistoryBudget:
+                   safety_margin: int = SAFETY_MARGIN_TOKENS) -> HistoryBudget:
     """The budget for one channel's model and persona. Raises h1bot_api.spec.ConfigError when nothing is left."""
     system = system_prompt_tokens(counter, system_prompt)
     limits = resolve_limits(model, summarization, system_prompt_tokens=system, safety_margin=safety_margin)
-    history = limits.context_tokens - limits.max_output_tokens - system - safety_margin
-    return HistoryBudget(limits, system, safety_margin, history, min(limits.threshold_tokens, history))
+    return HistoryBudget(limits, system, safety_margin, limits.history_tokens, limits.threshold_tokens)
