@@ -1,0 +1,224 @@
+"""Generate docs/configuration.md: every SlackBot field (from the CRD), chart value (from values.schema.json and
+values.yaml) and environment variable (from the table below).
+
+    .venv/bin/python docs/gen_configuration.py          # rewrite docs/configuration.md
+    .venv/bin/python docs/gen_configuration.py --check  # exit 1 when the file is out of date
+
+tests/e2e/test_docs.py fails when the committed file differs from what this script renders.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CRD_PATH = ROOT / "crds" / "slackbots.chatops.h1bot.dev.yaml"
+CHART_DIR = ROOT / "charts" / "h1bot-operator"
+OUTPUT = ROOT / "docs" / "configuration.md"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    default: str
+    description: str
+
+
+# The process contracts. Secrets reach the bot as env vars mapped by the operator from the SlackBot's secretKeyRefs.
+OPERATOR_ENV = (
+    EnvVar("H1BOT_BOT_IMAGE", "(required)", "Bot image put into every bot Deployment whose SlackBot sets no "
+           "spec.template.image (CLI `--bot-image`). The chart sets it from `botImage`."),
+    EnvVar("H1BOT_NAMESPACES", "empty", "Comma-separated namespaces to serve; empty serves all namespaces (CLI "
+           "`--namespace/-n`, repeatable, or `--all-namespaces/-A`). The chart sets it from `watchNamespaces`."),
+    EnvVar("LOG_FORMAT", "`text`", "`text` or `json`."),
+    EnvVar("H1BOT_PEERING", "empty", "kopf peering object name; empty runs the operator standalone."),
+    EnvVar("LOG_LEVEL", "`INFO`", "`DEBUG` turns on kopf's verbose logging."),
+    EnvVar("KUBECONFIG", "`~/.kube/config`", "Kubeconfig used when running outside a cluster; in a pod the "
+           "ServiceAccount's in-cluster credentials are used."),
+)
+BOT_ENV = (
+    EnvVar("SLACK_BOT_TOKEN", "(required)", "Slack bot token (xoxb-...), from spec.secrets.slackBotToken."),
+    EnvVar("SLACK_APP_TOKEN", "(required)", "Slack app-level token with `connections:write` (xapp-...), for "
+           "Socket Mode, from spec.secrets.slackAppToken."),
+    EnvVar("OPENAI_API_KEY", "(required)", "API key of the OpenAI-compatible endpoint, from "
+           "spec.secrets.openAIAPIKey."),
+    EnvVar("OPENAI_ORG_ID", "empty", "OpenAI organization id, from spec.secrets.openAIOrganization when set."),
+    EnvVar("H1BOT_NAME", "(required in a cluster)", "Name of the bot's SlackBot (set by the operator)."),
+    EnvVar("H1BOT_NAMESPACE", "(required in a cluster)", "Namespace of the bot's SlackBot (set by the operator)."),
+    EnvVar("H1BOT_HTTP_PORT", "`8080`", "Port of /healthz, /readyz and /metrics (container port `http`)."),
+    EnvVar("SLACK_API_URL", "`https://slack.com/api/`", "Slack Web API base URL."),
+    EnvVar("OPENAI_BASE_URL", "`https://api.openai.com/v1`", "OpenAI-compatible endpoint; spec.model.baseURL wins "
+           "when set."),
+    EnvVar("H1BOT_UPDATE_INTERVAL", "`1.0`", "Seconds between `chat.update` calls of a streamed reply."),
+    EnvVar("LOG_FORMAT", "`text`", "`text` or `json`."),
+    EnvVar("LOG_LEVEL", "`INFO`", "Python log level."),
+    EnvVar("KUBECONFIG", "`~/.kube/config`", "Kubeconfig used when running outside a cluster (not with `--spec`); in "
+           "a pod the bot's ServiceAccount credentials are used."),
+    EnvVar("TIKTOKEN_CACHE_DIR", "`/opt/tiktoken` (image)", "Where tiktoken finds its encodings; the bot image bakes "
+           "o200k_base and cl100k_base there, so nothing is downloaded at runtime."),
+)
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _type_name(schema: dict[str, Any]) -> str:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind == "array":
+        return f"array of {_type_name(schema.get('items', {}))}"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict) and "properties" not in schema:
+        return f"map of {_type_name(schema['additionalProperties'])}"
+    if kind is None and schema.get("x-kubernetes-preserve-unknown-fields"):
+        return "any"
+    return kind or "any"
+
+
+def _constraints(schema: dict[str, Any], required: bool) -> str:
+    notes = []
+    if required:
+        notes.append("Required.")
+    if "enum" in schema:
+        notes.append("One of " + ", ".join(f"`{v}`" for v in schema["enum"]) + ".")
+    for key, word in (("minimum", "Min"), ("maximum", "Max"), ("minLength", "Min length"),
+                      ("maxLength", "Max length"), ("maxItems", "Max items")):
+        if key in schema:
+            notes.append(f"{word} {schema[key]}.")
+    if "pattern" in schema:
+        notes.append(f"Pattern `{schema['pattern']}`.")
+    if schema.get("uniqueItems"):
+        notes.append("Unique items.")
+    return " ".join(notes)
+
+
+def _default(value: Any) -> str:
+    if value is None:
+        return ""
+    return "`" + json.dumps(value, separators=(", ", ": ")) + "`"
+
+
+def walk(schema: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """(dotted path, field schema, required) for every field below `schema`, depth first in declaration order."""
+    required = set(schema.get("required", []))
+    for name, field in schema.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        yield path, field, name in required
+        yield from walk(field, path + ".")
+        items = field.get("items", {})
+        if field.get("type") == "array" and "properties" in items:
+            yield from walk(items, path + "[].")
+        extra = field.get("additionalProperties")
+        if isinstance(extra, dict) and "properties" in extra:
+            yield from walk(extra, path + ".<name>.")
+
+
+def _field_table(rows: list[tuple[str, dict[str, Any], bool]], defaults: dict[str, Any] | None = None,
+                 heading: str = "Field") -> list[str]:
+    """A Markdown table of fields; `defaults` (chart values) replaces the schema's defaults, shown on leaves only."""
+    lines = [f"| {heading} | Type | Default | Description |", "|---|---|---|---|"]
+    for path, field, required in rows:
+        if defaults is None:
+            default = field.get("default")
+        else:
+            default = None if "properties" in field else defaults.get(path)
+        description = " ".join(filter(None, [field.get("description", ""), _constraints(field, required)]))
+        lines.append(f"| `{path}` | {_cell(_type_name(field))} | {_cell(_default(default))} | {_cell(description)} |")
+    return lines
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        flat[prefix + key] = value
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def _crd_schema() -> dict[str, Any]:
+    crd = yaml.safe_load(CRD_PATH.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v.get("storage")]
+    return version["schema"]["openAPIV3Schema"]
+
+
+def _env_table(variables: tuple[EnvVar, ...]) -> list[str]:
+    lines = ["| Variable | Default | Description |", "|---|---|---|"]
+    lines += [f"| `{v.name}` | {_cell(v.default)} | {_cell(v.description)} |" for v in variables]
+    return lines
+
+
+def render() -> str:
+    root = _crd_schema()
+    values_schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    chart_defaults = _flatten(yaml.safe_load((CHART_DIR / "values.yaml").read_text()))
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated by docs/gen_configuration.py from the CRD, the chart's values.schema.json and values.yaml.",
+        "     Do not edit by hand: run `.venv/bin/python docs/gen_configuration.py`. -->",
+        "",
+        "- [SlackBot spec](#slackbot-spec) and [status](#slackbot-status) "
+        "(`chatops.h1bot.dev/v1alpha1`, short name `sb`)",
+        "- [Chart values](#chart-values) (`charts/h1bot-operator`)",
+        "- [Environment variables](#environment-variables) of the operator and the bot",
+        "",
+        "## SlackBot spec",
+        "",
+        _cell(root["properties"]["spec"].get("description", "")),
+        "",
+    ]
+    for rule in root["properties"]["spec"].get("x-kubernetes-validations", []):
+        lines.append(f"- Rule: {_cell(rule['message'])}.")
+    lines += ["", *_field_table(list(walk(root["properties"]["spec"]))), ""]
+    lines += ["## SlackBot status", "", _cell(root["properties"]["status"].get("description", "")), ""]
+    lines += [*_field_table(list(walk(root["properties"]["status"]))), ""]
+    lines += [
+        "## Chart values",
+        "",
+        "Set with `--set`/`-f` on `helm install`/`helm upgrade`, or `setValues` in skaffold.yaml. Values outside this",
+        "table are rejected by the chart's values.schema.json.",
+        "",
+        *_field_table(list(walk(values_schema)), defaults=chart_defaults, heading="Value"),
+        "",
+        "## Environment variables",
+        "",
+        "### Operator (`h1bot-operator`)",
+        "",
+        *_env_table(OPERATOR_ENV),
+        "",
+        "### Bot (`h1bot-bot`)",
+        "",
+        "The operator sets these in each bot Deployment; `h1bot-bot --spec path.yaml` runs a bot from a manifest file",
+        "with the same variables.",
+        "",
+        *_env_table(BOT_ENV),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/configuration.md is out of date")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = OUTPUT.read_text() if OUTPUT.exists() else ""
+        if current != text:
+            print(f"{OUTPUT.relative_to(ROOT)} is out of date: run .venv/bin/python docs/gen_configuration.py")
+            return 1
+        return 0
+    OUTPUT.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""The h1bot-operator Helm chart, rendered offline with Helm's own Go SDK (helm-python-sdk): what an install creates
+in each RBAC mode, how values change it, strict lint, Kubernetes 1.32 schemas, and values.schema.json refusals.
+
+The last scenario runs it: the rendered chart applied to an emulated API server (kmock) with kubectl, and the
+operator started from the rendered Deployment's own command and env.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import tomllib
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import helm_python as helm
+import pytest
+import yaml
+from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, validate
+
+from h1bot_operator import render as bot_render
+from h1bot_operator.settings import OperatorSettings
+from tests.fakes.kube import KubeAPI, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO / "charts" / "h1bot-operator"
+RELEASE, NAMESPACE = "h1bot-operator", "h1bot"
+KUBE_VERSION = "1.32.0"
+BOT = {"metadata": {"name": "helpdesk", "namespace": "team-a", "uid": "0000-1111"}}
+
+NAMESPACED = {"watchNamespaces": ["team-a", "team-b"]}
+EVERYTHING_CHANGED = {
+    "image": {"repository": "europe-docker.pkg.dev/p/h1bot/h1bot-operator", "tag": "1.2.3", "pullPolicy": "Always"},
+    "botImage": {"repository": "europe-docker.pkg.dev/p/h1bot/h1bot-bot", "tag": "1.2.3"},
+    "imagePullSecrets": [{"name": "registry"}],
+    "watchNamespaces": ["team-a"],
+    "logFormat": "json",
+    "peering": {"name": "h1bot"},
+    "serviceAccount": {"create": True, "name": "bots-operator", "annotations": {"example.com/owner": "platform"}},
+    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": 1, "memory": "512Mi"}},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+    "podAnnotations": {"example.com/scrape": "false"},
+    "commonLabels": {"team": "platform"},
+    "podMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}},
+    "fullnameOverride": "chatops",
+}
+
+
+@pytest.fixture(scope="module")
+def chart():
+    with helm.Chart.load(CHART_DIR) as loaded:
+        yield loaded
+
+
+def render(chart, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every object an install with `values` would create (templates only; CRDs come from crds/)."""
+    manifests = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE)
+    return [doc for path, text in sorted(manifests.items()) if path.endswith(".yaml")
+            for doc in yaml.safe_load_all(text) if doc]
+
+
+def notes(chart, values: dict[str, Any] | None = None) -> str:
+    return chart.render(values or {}, name=RELEASE, namespace=NAMESPACE)[f"{chart.name}/templates/NOTES.txt"]
+
+
+def only(objects: list[dict[str, Any]], kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    return [o for o in objects
+            if o["kind"] == kind and (namespace is None or o["metadata"].get("namespace") == namespace)]
+
+
+def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = only(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def grants(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules)
+
+
+def test_default_install_serves_all_namespaces_through_one_cluster_role(chart):
+    objects = render(chart)
+    assert sorted(o["kind"] for o in objects) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+    (role,), (binding,) = only(objects, "ClusterRole"), only(objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
+    rules = role["rules"]
+    for verb in ("get", "list", "watch", "patch", "update"):
+        assert grants(rules, "chatops.h1bot.dev", "slackbots", verb)
+        assert grants(rules, "chatops.h1bot.dev", "slackbots/status", verb)
+    for group, resource in (("apps", "deployments"), ("", "serviceaccounts"),
+                            ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings")):
+        for verb in ("create", "get", "list", "watch", "patch", "update", "delete"):
+            assert grants(rules, group, resource, verb), (group, resource, verb)
+    assert all(grants(rules, "", "secrets", verb) for verb in ("get", "list", "watch"))
+    assert not any(grants(rules, "", "secrets", verb) for verb in ("create", "patch", "update", "delete"))
+    assert grants(rules, "", "events", "create") and grants(rules, "", "events", "patch")
+    assert grants(rules, "apiextensions.k8s.io", "customresourcedefinitions", "watch")
+    assert not grants(rules, "kopf.dev", "clusterkopfpeerings", "get"), "no peering rules unless peering is on"
+    assert env_of(operator_container(objects))["H1BOT_NAMESPACES"] == ""
+
+
+def test_watched_namespaces_get_a_role_each_and_the_cluster_sees_only_discovery(chart):
+    objects = render(chart, NAMESPACED)
+    for namespace in ("team-a", "team-b"):
+        (role,), (binding,) = only(objects, "Role", namespace), only(objects, "RoleBinding", namespace)
+        assert grants(role["rules"], "apps", "deployments", "create")
+        assert grants(role["rules"], "", "secrets", "watch")
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                      "name": role["metadata"]["name"]}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
+    assert not only(objects, "Role", NAMESPACE), "the operator's own namespace is not served unless listed"
+    (cluster_role,) = only(objects, "ClusterRole")
+    assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"customresourcedefinitions",
+                                                                                 "namespaces"}
+    assert env_of(operator_container(objects))["H1BOT_NAMESPACES"] == "team-a,team-b"
+
+
+def test_peering_grants_kopf_peering_objects_at_the_scope_the_operator_serves(chart):
+    cluster_wide = render(chart, {"peering": {"name": "h1bot"}})
+    (role,) = only(cluster_wide, "ClusterRole")
+    for group in ("kopf.dev", "zalando.org"):
+        assert grants(role["rules"], group, "clusterkopfpeerings", "patch")
+    assert env_of(operator_container(cluster_wide))["H1BOT_PEERING"] == "h1bot"
+
+    namespaced = render(chart, {**NAMESPACED, "peering": {"name": "h1bot"}})
+    for role in only(namespaced, "Role"):
+        assert grants(role["rules"], "kopf.dev", "kopfpeerings", "patch")
+    assert env_of(operator_container(render(chart)))["H1BOT_PEERING"] == "", "standalone by default"
+
+
+def test_operator_runs_once_non_root_read_only_with_kopf_liveness_probes(chart):
+    objects = render(chart)
+    (deployment,) = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
+    container = operator_container(objects)
+    assert container["image"] == f"ghcr.io/h1bot/h1bot-operator:{chart.metadata['appVersion']}"
+    assert container["command"] == ["h1bot-operator"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
+    (port,) = container["ports"]
+    assert port["containerPort"] == 8080
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    assert container["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+    env = env_of(container)
+    assert env == {"H1BOT_BOT_IMAGE": f"ghcr.io/h1bot/h1bot-bot:{chart.metadata['appVersion']}",
+                   "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": ""}
+
+
+def test_non_default_values_reach_the_objects(chart):
+    objects = render(chart, EVERYTHING_CHANGED)
+    (deployment,) = only(objects, "Deployment")
+    assert deployment["metadata"]["name"] == "chatops"
+    pod = deployment["spec"]["template"]
+    container = operator_container(objects)
+    assert container["image"] == "europe-docker.pkg.dev/p/h1bot/h1bot-operator:1.2.3"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["resources"] == EVERYTHING_CHANGED["resources"]
+    assert env_of(container) == {"H1BOT_BOT_IMAGE": "europe-docker.pkg.dev/p/h1bot/h1bot-bot:1.2.3",
+                                 "H1BOT_NAMESPACES": "team-a", "LOG_FORMAT": "json", "H1BOT_PEERING": "h1bot"}
+    for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
+        assert pod["spec"][key] == EVERYTHING_CHANGED[key]
+    assert pod["spec"]["serviceAccountName"] == "bots-operator"
+    assert pod["metadata"]["annotations"] == {"example.com/scrape": "false"}
+    (account,) = only(objects, "ServiceAccount")
+    assert account["metadata"]["annotations"] == {"example.com/owner": "platform"}
+    for obj in objects:
+        assert obj["metadata"]["labels"]["team"] == "platform", obj["kind"]
+    assert pod["metadata"]["labels"]["team"] == "platform"
+    (monitor,) = only(objects, "PodMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a"]}
+
+
+def test_skaffold_style_full_references_win_over_repository_and_tag(chart):
+    operator_ref = "europe-docker.pkg.dev/p/h1bot/h1bot-operator:abc123@sha256:" + "a" * 64
+    bot_ref = "europe-docker.pkg.dev/p/h1bot/h1bot-bot:abc123@sha256:" + "b" * 64
+    container = operator_container(render(chart, {"image": {"reference": operator_ref},
+                                                  "botImage": {"reference": bot_ref}}))
+    assert container["image"] == operator_ref
+    assert env_of(container)["H1BOT_BOT_IMAGE"] == bot_ref
+
+
+def test_a_new_bot_image_changes_the_operator_pod_template_so_the_operator_restarts(chart):
+    """The operator re-renders every bot Deployment when it starts: a new botImage must restart it."""
+    before = only(render(chart, {"botImage": {"tag": "1.0.0"}}), "Deployment")[0]["spec"]["template"]
+    after = only(render(chart, {"botImage": {"tag": "1.0.1"}}), "Deployment")[0]["spec"]["template"]
+    assert before != after
+    (before_container,), (after_container,) = before["spec"]["containers"], after["spec"]["containers"]
+    assert env_of(after_container)["H1BOT_BOT_IMAGE"].endswith(":1.0.1")
+    assert {k: v for k, v in env_of(before_container).items() if k != "H1BOT_BOT_IMAGE"} == \
+        {k: v for k, v in env_of(after_container).items() if k != "H1BOT_BOT_IMAGE"}
+
+
+def test_pod_monitor_scrapes_the_bots_pods_wherever_they_run(chart):
+    assert not only(render(chart), "PodMonitor"), "off by default: it needs the Prometheus Operator CRDs"
+    (monitor,) = only(render(chart, {"podMonitor": {"enabled": True}}), "PodMonitor")
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}
+    # the labels and port of the pods the operator renders for a bot
+    pod = bot_render.deployment(BOT, _example_spec(), OperatorSettings(bot_image="bot:1"), "sum")["spec"]["template"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod["metadata"]["labels"].items()
+    assert selector.items() <= bot_render.labels("another-bot").items(), "one selector for every bot"
+    (container,) = pod["spec"]["containers"]
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] in {p["name"] for p in container["ports"]}
+
+
+def _example_spec():
+    from h1bot_api.spec import SlackBotSpec
+
+    return SlackBotSpec.from_manifest(yaml.safe_load((REPO / "examples" / "slackbot.yaml").read_text()))
+
+
+def covered(rules: list[dict[str, Any]], needed: dict[str, Any]) -> bool:
+    """Whether `rules` grant everything `needed` grants (a rule without resourceNames covers every name)."""
+    return all(any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+                   and (not r.get("resourceNames") or set(needed.get("resourceNames", ())) <= set(r["resourceNames"]))
+                   for r in rules)
+               for group in needed["apiGroups"] for resource in needed["resources"] for verb in needed["verbs"])
+
+
+@pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["team-a"]}], ids=["cluster-wide", "namespaced"])
+def test_operator_holds_every_permission_it_grants_to_a_bot(chart, values):
+    """RBAC escalation prevention: a Role can only be created by a subject that holds its permissions itself."""
+    objects = render(chart, values)
+    roles = only(objects, "ClusterRole") if not values else only(objects, "Role", "team-a")
+    operator_rules = [rule for role in roles for rule in role["rules"]]
+    for rule in bot_render.role(BOT)["rules"]:
+        assert covered(operator_rules, rule), f"the operator cannot grant {rule}"
+
+
+def test_probes_hit_the_operators_own_liveness_endpoint(chart):
+    default = urlsplit(OperatorSettings().liveness_endpoint)
+    container = operator_container(render(chart))
+    assert container["ports"][0]["containerPort"] == default.port
+    assert container["livenessProbe"]["httpGet"]["path"] == default.path
+
+
+def test_every_object_carries_the_standard_labels(chart):
+    for obj in render(chart, NAMESPACED):
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "h1bot-operator"
+        assert labels["app.kubernetes.io/instance"] == RELEASE
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert labels["app.kubernetes.io/version"] == chart.metadata["appVersion"]
+        assert labels["app.kubernetes.io/part-of"] == "h1bot"
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED, EVERYTHING_CHANGED], ids=["default", "namespaced", "changed"])
+def test_every_rendered_object_passes_the_kubernetes_1_32_strict_schemas(chart, values):
+    checked = 0
+    for obj in render(chart, values) + [yaml.safe_load(crd["data"]) for crd in chart.crds]:
+        if obj["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # Prometheus Operator kinds are not in the Kubernetes schemas; checked field by field above
+        try:
+            validate(obj, KUBE_VERSION, strict=True)
+        except ValidationError as error:
+            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {'.'.join(map(str, error.path))}: {error.message}")
+        except SchemaNotFoundError as error:
+            pytest.fail(error.message)
+        checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("values", [None, NAMESPACED, EVERYTHING_CHANGED], ids=["default", "namespaced", "changed"])
+def test_strict_lint_finds_nothing(values):
+    report = helm.lint(CHART_DIR, values, strict=True, kube_version=f"v{KUBE_VERSION}", namespace=NAMESPACE)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize(("values", "complaint"), [
+    ({"logFormat": "xml"}, "/logFormat"),
+    ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
+    ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+    ({"resources": "small"}, "/resources"),
+    ({"podMonitor": {"interval": "often"}}, "/podMonitor/interval"),
+    ({"replicas": 2}, "additional properties 'replicas' not allowed"),
+    ({"botImage": {"repo": "x"}}, "additional properties 'repo' not allowed"),
+], ids=["log-format", "namespace-name", "pull-policy", "resources-type", "interval", "replicas", "bot-image-key"])
+def test_values_schema_refuses_bad_values_and_names_them(chart, values, complaint):
+    with pytest.raises(helm.HelmValuesError) as refused:
+        chart.render(values, name=RELEASE, namespace=NAMESPACE)
+    assert complaint in str(refused.value)
+
+
+def test_values_schema_describes_every_default_value(chart):
+    def paths(values: dict[str, Any], schema: dict[str, Any], prefix: str = ""):
+        for key, value in values.items():
+            assert key in schema.get("properties", {}), f"{prefix}{key} is not in values.schema.json"
+            field = schema["properties"][key]
+            assert field.get("description"), f"{prefix}{key} has no description"
+            yield prefix + key
+            if isinstance(value, dict) and "properties" in field:
+                yield from paths(value, field, f"{prefix}{key}.")
+
+    schema = chart.schema
+    assert schema["additionalProperties"] is False
+    covered = set(paths(chart.values, schema))
+    assert set(schema["properties"]) <= covered, "every schema value has a default in values.yaml"
+
+
+def test_chart_ships_the_one_crd_byte_for_byte(chart):
+    top = REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml"
+    copy = CHART_DIR / "crds" / top.name
+    assert copy.read_bytes() == top.read_bytes(), f"CRD changed: cp {top.relative_to(REPO)} {copy.relative_to(REPO)}"
+    assert [c["filename"] for c in chart.crds] == [f"{chart.name}/crds/{top.name}"]
+
+
+def test_chart_versions_follow_the_project(chart):
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart.metadata["apiVersion"] == "v2"
+    assert chart.metadata["appVersion"] == project["version"]
+
+
+def test_notes_tell_the_next_steps(chart):
+    text = notes(chart)
+    for step in ("kubectl create secret generic", "kubectl apply -f examples/slackbot.yaml", "kubectl get sb"):
+        assert step in text
+    assert "every namespace" in text
+    assert "team-a, team-b" in notes(chart, NAMESPACED)
+
+
+def kubectl(kubeconfig: Path, *args: str) -> str:
+    result = subprocess.run(["kubectl", *args], env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.timeout(90)
+def test_rendered_chart_on_an_api_server_runs_the_operator_which_starts_a_bot_with_the_chart_bot_image(chart, tmp_path):
+    """Install what the chart renders (CRD, RBAC, ServiceAccount, operator Deployment) plus the example Secret and
+    SlackBot with kubectl, then start the operator exactly as the Deployment says (command, args, env): the bot
+    Deployment appears with the chart's botImage."""
+    bot_image = "europe-docker.pkg.dev/p/h1bot/h1bot-bot:e2e@sha256:" + "c" * 64
+    objects = render(chart, {"botImage": {"reference": bot_image}})
+    crds = [yaml.safe_load(crd["data"]) for crd in chart.crds]
+    examples = [yaml.safe_load((REPO / "examples" / name).read_text()) for name in ("secret.yaml", "slackbot.yaml")]
+    manifests = tmp_path / "install.yaml"
+    manifests.write_text(yaml.safe_dump_all(crds + objects + examples))
+    (slackbot,) = [e for e in examples if e["kind"] == "SlackBot"]
+    namespace = slackbot["metadata"]["namespace"]
+
+    with KubeAPI(crds=(CHART_DIR / "crds" / "slackbots.chatops.h1bot.dev.yaml",)) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(manifests))
+        for line in ("deployment.apps/h1bot-operator created", "clusterrole.rbac.authorization.k8s.io/h1bot-operator",
+                     f"slackbot.chatops.h1bot.dev/{slackbot['metadata']['name']} created"):
+            assert line in applied
+
+        (deployment,) = json.loads(kubectl(kubeconfig, "get", "deployments", "-n", NAMESPACE, "-o", "json"))["items"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        health = free_port()  # the rendered probe port (8080) may be taken on a shared test machine
+        command = [str(REPO / ".venv" / "bin" / container["command"][0]), *container.get("args", []),
+                   f"--liveness=http://127.0.0.1:{health}{container['livenessProbe']['httpGet']['path']}"]
+        env = {**{e["name"]: e["value"] for e in container["env"]}, "KUBECONFIG": str(kubeconfig),
+               "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+        log = tmp_path / "operator.log"
+        with log.open("w") as output:
+            operator = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            def bot_deployments() -> list[dict[str, Any]]:
+                listed = json.loads(kubectl(kubeconfig, "get", "deployments", "-n", namespace, "-o", "json"))
+                bot_labels = bot_render.labels(slackbot["metadata"]["name"]).items()
+                return [d for d in listed["items"] if bot_labels <= d["metadata"]["labels"].items()]
+
+            (bot,) = wait_until(bot_deployments, timeout=45, message=f"a bot Deployment; operator log:\n{log}")
+            (bot_container,) = bot["spec"]["template"]["spec"]["containers"]
+            assert bot_container["image"] == bot_image
+            with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=5) as probe:
+                assert probe.status == 200
+        finally:
+            operator.terminate()  # what the kubelet sends: the operator stops promptly and cleanly
+            exit_code = operator.wait(timeout=20)
+            with api.outage():
+                pass  # end the watch streams the operator left open, so the server stops at once
+        assert exit_code == 0, log.read_text()[-3000:]

@@ -1,0 +1,121 @@
+"""The docs a platform engineer follows: configuration.md is what docs/gen_configuration.py renders from the CRD,
+the chart and the process contracts; the env vars it lists are the ones the code reads; gke.md's steps name files,
+profiles, Secret keys and columns that exist.
+"""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+GKE = (REPO / "docs" / "gke.md").read_text()
+# os.environ["X"], env.get("X"), os.getenv("X"), and helpers called as _int(env, "X", ...)
+ENV_READ = re.compile(r"""(?:\b(?:environ|env)(?:\.get\(|\[)|\bgetenv\(|\(\s*env\s*,)\s*["']([A-Z][A-Z0-9_]+)["']""")
+READ_BY_LIBRARIES = {"TIKTOKEN_CACHE_DIR"}  # read by tiktoken itself, not by our code
+
+
+@pytest.fixture(scope="module")
+def generator():
+    spec = importlib.util.spec_from_file_location("gen_configuration", REPO / "docs" / "gen_configuration.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def env_read_by(source_root: Path) -> set[str]:
+    names: set[str] = set()
+    for path in source_root.rglob("*.py"):
+        names |= set(ENV_READ.findall(path.read_text()))
+    return names
+
+
+def test_configuration_md_is_what_the_generator_renders(generator):
+    assert (REPO / "docs" / "configuration.md").read_text() == generator.render(), \
+        "docs/configuration.md is stale: run .venv/bin/python docs/gen_configuration.py"
+
+
+def test_configuration_md_lists_every_slackbot_field_and_chart_value(generator):
+    text = generator.render()
+    crd = yaml.safe_load((REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    paths = [path for path, _, _ in generator.walk(spec)]
+    assert {"model.name", "secrets.slackBotToken.key", "persona.channels[].systemPrompt", "template.image"} \
+        <= set(paths)
+    for path in paths:
+        assert f"| `{path}` |" in text, path
+    values = yaml.safe_load((REPO / "charts" / "h1bot-operator" / "values.yaml").read_text())
+    for key in values:
+        assert f"| `{key}` |" in text, key
+    assert "| `botImage.reference` | string | `\"\"` |" in text
+
+
+def test_documented_env_vars_are_the_ones_the_code_reads(generator):
+    bot_documented = {v.name for v in generator.BOT_ENV}
+    bot_reads = env_read_by(REPO / "bot" / "h1bot_bot")
+    assert bot_reads, "the bot reads its settings from the environment"
+    assert bot_reads <= bot_documented, f"undocumented bot env vars: {sorted(bot_reads - bot_documented)}"
+    assert bot_documented - READ_BY_LIBRARIES <= bot_reads, "documented but never read by the bot"
+
+    operator_root = REPO / "operator" / "h1bot_operator"
+    operator_sources = " ".join(p.read_text() for p in operator_root.rglob("*.py"))
+    if not operator_sources:
+        pytest.skip("operator/h1bot_operator is not written yet")
+    for variable in generator.OPERATOR_ENV:
+        assert variable.name in operator_sources, f"{variable.name} is documented but the operator never reads it"
+    unknown = env_read_by(operator_root) - {v.name for v in generator.OPERATOR_ENV}
+    assert not unknown, f"undocumented operator env vars: {sorted(unknown)}"
+
+
+def test_chart_env_vars_are_documented_operator_env_vars(generator):
+    template = (REPO / "charts" / "h1bot-operator" / "templates" / "deployment.yaml").read_text()
+    chart_env = set(re.findall(r"- name: ([A-Z][A-Z0-9_]+)", template))
+    assert chart_env <= {v.name for v in generator.OPERATOR_ENV}
+    assert chart_env == {v.name for v in generator.OPERATOR_ENV if v.name.startswith("H1BOT_")} | {"LOG_FORMAT"}
+
+
+def test_gke_guide_walks_from_an_empty_project_to_teardown():
+    headings = re.findall(r"^## (.+)$", GKE, re.MULTILINE)
+    for step in ("Project and cluster", "Artifact Registry", "The Slack app", "Build and deploy", "credentials",
+                 "first bot", "first mention", "Changing the model", "Upgrading", "Uninstalling"):
+        assert any(step.lower() in h.lower() for h in headings), step
+    for command in ("gcloud container clusters create-auto", "gcloud container clusters get-credentials",
+                    "gcloud artifacts repositories create", "skaffold run -p gke --default-repo",
+                    "kubectl -n \"$BOT_NAMESPACE\" create secret generic", "kind: ExternalSecret",
+                    "get sb", "@h1bot model gpt-4o", "helm uninstall h1bot-operator", "skaffold delete -p gke",
+                    "connections:write", "--kube-context"):
+        assert command in GKE, command
+
+
+def test_gke_guide_uses_the_names_the_repository_defines():
+    skaffold = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    (release,) = skaffold["deploy"]["helm"]["releases"]
+    assert f"-n {release['namespace']}" in GKE and release["name"] in GKE
+    assert {p["name"] for p in skaffold["profiles"]} >= {"gke", "local"}
+    for image in (a["image"] for a in skaffold["build"]["artifacts"]):
+        assert image in GKE
+    # the Secret created in the guide holds exactly the keys the example SlackBot reads (the org id is optional)
+    example = yaml.safe_load((REPO / "examples" / "slackbot.yaml").read_text())
+    refs = example["spec"]["secrets"]
+    created = set(re.findall(r"--from-literal=([\w-]+)=", GKE))
+    required = {ref["key"] for name, ref in refs.items() if name != "openAIOrganization"}
+    assert created == required
+    assert {ref["name"] for ref in refs.values()} == {"h1bot-credentials"} and "h1bot-credentials" in GKE
+    external = [d for d in yaml.safe_load_all(GKE.split("```yaml\n")[1].split("```")[0]) if d]
+    (external_secret,) = [d for d in external if d["kind"] == "ExternalSecret"]
+    assert {d["secretKey"] for d in external_secret["spec"]["data"]} == required
+    assert external_secret["spec"]["target"]["name"] == "h1bot-credentials"
+    # the Effective column the guide shows is a printer column of the CRD
+    crd = yaml.safe_load((REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml").read_text())
+    columns = [c["name"].upper() for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
+    assert all(column in GKE for column in columns), columns
+
+
+@pytest.mark.parametrize("doc", ["docs/gke.md", "docs/configuration.md", "README.md"])
+def test_relative_links_resolve(doc):
+    path = REPO / doc
+    prose = re.sub(r"`[^`\n]*`", "", path.read_text())  # code spans hold regexes, not links
+    for target in re.findall(r"\[[^\]\[]*\]\((?!https?://|#)([^)#\s]+)", prose):
+        assert (path.parent / target).exists(), f"{doc} links to {target}, which does not exist"

@@ -1,0 +1,221 @@
+"""The Dockerfiles, read statically (no Docker engine here): what each stage copies exists and survives
+.dockerignore, pip installs extras that pyproject defines, and the final stage is a non-root, compiler-free runtime
+with an exec-form entrypoint. The bot image's tiktoken check is run for real against a seeded cache.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+IMAGES = {"operator": REPO / "Dockerfile.operator", "bot": REPO / "Dockerfile.bot"}
+BUILD_TOOLS = re.compile(r"\b(apt-get|apt|apk|gcc|g\+\+|make|build-essential|pip install|cargo|rustc)\b")
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    flags: dict[str, str]
+    args: str
+    heredoc: str = ""
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def env(self) -> dict[str, str]:
+        pairs = " ".join(i.args for i in self.all("ENV"))
+        return dict(re.findall(r"(\w+)=(\S+)", pairs))
+
+
+def parse(dockerfile: Path) -> tuple[dict[str, str], list[Stage]]:
+    """Global ARGs and stages of a Dockerfile: continuations joined, comments dropped, heredoc bodies kept."""
+    lines = dockerfile.read_text().splitlines()
+    global_args: dict[str, str] = {}
+    stages: list[Stage] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        while line.endswith("\\"):
+            line = line[:-1] + " " + lines[index].strip()
+            index += 1
+        keyword, _, rest = line.strip().partition(" ")
+        flags = dict(re.findall(r"--([\w-]+)=(\S+)", rest))
+        args = re.sub(r"--[\w-]+=\S+\s*", "", rest).strip()
+        heredoc = ""
+        if marker := re.search(r"<<-?'?(\w+)'?", args):
+            end = lines.index(marker.group(1), index)
+            heredoc, index = "\n".join(lines[index:end]), end + 1
+        instruction = Instruction(keyword.upper(), flags, args, heredoc)
+        if instruction.keyword == "FROM":
+            base, _, name = args.partition(" AS ")
+            stages.append(Stage(base.strip(), name.strip() or None))
+        elif not stages and instruction.keyword == "ARG":
+            key, _, value = args.partition("=")
+            global_args[key] = value
+        else:
+            stages[-1].instructions.append(instruction)
+    return global_args, stages
+
+
+def dockerignore_excludes(path: str) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents decides; `!` re-includes."""
+    excluded = False
+    for raw in (REPO / ".dockerignore").read_text().splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        regex = re.escape(pattern).replace(r"\*\*/", "(.*/)?").replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+        regex = regex.replace(r"\?", "[^/]").replace(r"\[", "[").replace(r"\]", "]")
+        parts = path.split("/")
+        if any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1)):
+            excluded = not negate
+    return excluded
+
+
+@pytest.fixture(scope="module", params=sorted(IMAGES))
+def image(request) -> tuple[str, dict[str, str], list[Stage]]:
+    global_args, stages = parse(IMAGES[request.param])
+    return request.param, global_args, stages
+
+
+def test_python_base_is_a_pinned_slim_311_patch_release(image):
+    _, global_args, stages = image
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", global_args["PYTHON_IMAGE"])
+    assert [s.base for s in stages] == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], "a builder stage and a final stage"
+    assert stages[0].name == "builder"
+
+
+def test_everything_copied_from_the_context_exists_and_is_not_dockerignored(image):
+    _, _, stages = image
+    sources = [src for stage in stages for copy in stage.all("COPY") if "from" not in copy.flags
+               for src in copy.args.split()[:-1]]
+    assert {"pyproject.toml", "README.md", "operator/", "bot/"} <= set(sources), "the shared h1bot_api is in operator/"
+    for source in sources:
+        path = REPO / source
+        assert path.exists(), f"COPY {source}: missing from the repository"
+        files = [p for p in path.rglob("*.py")] if path.is_dir() else [path]
+        assert files, source
+        for file in files:
+            relative = file.relative_to(REPO).as_posix()
+            if "__pycache__" not in relative:
+                assert not dockerignore_excludes(relative), f"{relative} is copied but .dockerignore drops it"
+
+
+def test_dockerignore_keeps_tests_caches_git_and_venvs_out():
+    for path in ("tests/e2e/test_images.py", ".git/HEAD", ".venv/bin/python", "docs/gke.md", "charts/x",
+                 "operator/h1bot_api/__pycache__/spec.cpython-311.pyc", "h1bot.egg-info/PKG-INFO", ".pytest_cache/x"):
+        assert dockerignore_excludes(path), path
+    assert not dockerignore_excludes("operator/h1bot_api/spec.py")
+
+
+def test_pip_installs_only_the_extra_the_image_needs(image):
+    name, _, stages = image
+    installs = [i.args for i in stages[0].all("RUN") if "pip install" in i.args]
+    assert len(installs) == 1
+    extras = re.findall(r'"\.\[([\w,-]+)\]"', installs[0])
+    assert extras == [name]
+    assert name in PROJECT["optional-dependencies"]
+    assert "--no-cache-dir" in installs[0]
+    assert "/opt/venv" in " ".join(i.args for i in stages[0].all("RUN"))
+
+
+def test_final_stage_only_takes_the_virtualenv_and_baked_data_from_the_builder(image):
+    name, _, stages = image
+    final = stages[-1]
+    copies = final.all("COPY")
+    assert all(c.flags.get("from") == "builder" for c in copies), "the final stage copies nothing from the context"
+    expected = ["/opt/venv /opt/venv"] + (["/opt/tiktoken /opt/tiktoken"] if name == "bot" else [])
+    assert [c.args for c in copies] == expected
+    for run in final.all("RUN"):
+        assert not BUILD_TOOLS.search(run.args + run.heredoc), f"build tooling in the final stage: {run.args}"
+
+
+def test_final_stage_runs_as_a_numeric_non_root_user_with_an_exec_form_entrypoint(image):
+    name, _, stages = image
+    final = stages[-1]
+    (user,) = final.all("USER")
+    uid, _, gid = user.args.partition(":")
+    assert uid.isdigit() and int(uid) == 10001 and (not gid or int(gid) == 10001)
+    assert final.instructions.index(user) > max(final.instructions.index(r) for r in final.all("RUN"))
+    (entrypoint,) = final.all("ENTRYPOINT")
+    command = json.loads(entrypoint.args)
+    assert command == [f"h1bot-{name}"], "exec form, the console script itself as PID 1 (receives SIGTERM)"
+    assert command[0] in PROJECT["scripts"]
+    env = final.env()
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1" and env["PYTHONUNBUFFERED"] == "1"
+    assert env["HOME"] == "/tmp", "the only writable path under readOnlyRootFilesystem"
+    assert env["PATH"].startswith("/opt/venv/bin")
+    labels = " ".join(i.args for i in final.all("LABEL"))
+    for key in ("title", "description", "source", "licenses", "version", "revision"):
+        assert f"org.opencontainers.image.{key}=" in labels
+
+
+def test_bot_image_bakes_the_tiktoken_encodings_in_the_builder():
+    _, stages = parse(IMAGES["bot"])
+    builder, final = stages
+    assert builder.env()["TIKTOKEN_CACHE_DIR"] == final.env()["TIKTOKEN_CACHE_DIR"] == "/opt/tiktoken"
+    bake = " ".join(i.args for i in builder.all("RUN") if "tiktoken" in i.args)
+    assert "tiktoken.get_encoding" in bake, "tiktoken fills its own cache (and checks each file's hash)"
+    for encoding in ("o200k_base", "cl100k_base"):
+        assert encoding in bake
+
+
+def final_checks(image_name: str) -> list[Instruction]:
+    _, stages = parse(IMAGES[image_name])
+    return [r for r in stages[-1].all("RUN") if r.flags.get("network") == "none"]
+
+
+def run_check(check: Instruction, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(cache), "PYTHONDONTWRITEBYTECODE": "1"}
+    if check.heredoc:
+        return subprocess.run([sys.executable, "-"], input=check.heredoc, env=env, capture_output=True, text=True,
+                              timeout=60)
+    code = re.fullmatch(r'python -c "(.*)"', check.args).group(1)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_bot_image_build_fails_when_an_encoding_is_missing(tmp_path):
+    """The build's own check, run on a cache like the one tiktoken fills (tests/conftest.py seeded the session's)."""
+    (check,) = final_checks("bot")
+    session_cache = Path(os.environ["TIKTOKEN_CACHE_DIR"])
+    encodings = sorted(session_cache.iterdir())
+    assert len(encodings) == 2
+    complete, partial = tmp_path / "complete", tmp_path / "partial"
+    shutil.copytree(session_cache, complete)
+    passed = run_check(check, complete)
+    assert passed.returncode == 0, passed.stderr
+
+    partial.mkdir()
+    shutil.copy(encodings[0], partial)
+    failed = run_check(check, partial)
+    assert failed.returncode != 0
+    assert "expected 2 tiktoken encodings" in failed.stderr
+
+
+def test_operator_image_build_checks_the_installed_operator_imports():
+    (check,) = final_checks("operator")
+    if not (REPO / "operator" / "h1bot_operator" / "__init__.py").exists():
+        pytest.skip("operator/h1bot_operator is not written yet")
+    result = run_check(check, Path(os.environ["TIKTOKEN_CACHE_DIR"]))
+    assert result.returncode == 0, result.stderr
