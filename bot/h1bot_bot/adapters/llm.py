@@ -1,0 +1,175 @@
+"""The OpenAI-compatible chat endpoint: per-model request quirks, bounded retries with backoff, errors as messages.
+
+The openai client's own retries are off (`max_retries=0`): this module decides how often and how long to wait, and
+turns every failure into an `LLMError` whose `user_message` says what failed and which setting to fix.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import openai
+
+from h1bot_api.models import ModelInfo
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+
+
+class LLMError(Exception):
+    """A failed answer: `kind` for metrics and logs, `user_message` for the Slack thread."""
+
+    def __init__(self, kind: str, user_message: str, attempts: int = 1):
+        super().__init__(f"{kind}: {user_message}")
+        self.kind = kind
+        self.user_message = user_message
+        self.attempts = attempts
+
+
+@dataclass
+class Completion:
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 1
+    time_to_first_token: float | None = None
+    duration: float = 0.0
+    finish_reason: str | None = None
+    chunks: list[str] = field(default_factory=list, repr=False)
+
+
+def request_params(model: str, info: ModelInfo, messages: list[dict], max_output_tokens: int,
+                   temperature: float) -> dict:
+    """The chat.completions parameters for `model`: the one place that knows the per-model quirks."""
+    params: dict = {"model": model, "messages": messages, info.token_param: max_output_tokens}
+    if info.supports_temperature:
+        params["temperature"] = temperature
+    return params
+
+
+def _status_text(exc: openai.APIStatusError) -> str:
+    message = ""
+    body = exc.body if isinstance(exc.body, dict) else None
+    if body:
+        error = body.get("error", body)
+        message = error.get("message", "") if isinstance(error, dict) else str(error)
+    return (message or exc.message or "").strip()[:300]
+
+
+def describe_failure(exc: Exception, model: str, endpoint: str, attempts: int, timeout: float) -> LLMError:
+    """The `LLMError` for a failure that will not be retried (any more)."""
+    tries = f" (tried {attempts} time{'s' if attempts != 1 else ''})"
+    if isinstance(exc, openai.AuthenticationError):
+        return LLMError("auth", "The model endpoint rejected the bot's API key (HTTP 401). An admin needs to fix "
+                                "the OpenAI API key in the Secret named by `spec.secrets.openAIAPIKey`.", attempts)
+    if isinstance(exc, openai.PermissionDeniedError):
+        return LLMError("permission", "The model endpoint refused access (HTTP 403): "
+                        f"{_status_text(exc)}. Check `spec.secrets.openAIOrganization` and the key's permissions "
+                        "(`spec.secrets.openAIAPIKey`).", attempts)
+    if isinstance(exc, openai.NotFoundError):
+        return LLMError("model_not_found", f"The model `{model}` is not available at {endpoint} (HTTP 404). "
+                        "An admin needs to set `spec.model.name` to a model this endpoint serves "
+                        "(or `spec.model.baseURL` to the right endpoint).", attempts)
+    if isinstance(exc, openai.RateLimitError):
+        return LLMError("rate_limit", f"The model endpoint is rate-limiting requests (HTTP 429){tries}. "
+                        "Please try again in a minute.", attempts)
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError("timeout", f"The model did not answer within {timeout:g} seconds{tries}. "
+                        "Please try again.", attempts)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError("connection", f"I could not reach the model endpoint {endpoint}{tries}. "
+                        "Please try again later; if it persists, check `spec.model.baseURL`.", attempts)
+    if isinstance(exc, openai.InternalServerError):
+        return LLMError("server", f"The model endpoint failed (HTTP {exc.status_code}){tries}. "
+                        "Please try again shortly.", attempts)
+    if isinstance(exc, openai.APIStatusError):
+        return LLMError("bad_request", f"The model endpoint refused the request (HTTP {exc.status_code}): "
+                        f"{_status_text(exc)}", attempts)
+    return LLMError("llm", f"The model's answer could not be read ({type(exc).__name__}). Please try again.",
+                    attempts)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    raw = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+class LLMClient:
+    """Streams chat completions from one OpenAI-compatible endpoint."""
+
+    def __init__(self, api_key: str, base_url: str, organization: str | None = None, timeout: float = 120.0,
+                 attempts: int = 3, backoff: float = 1.0, backoff_max: float = 20.0):
+        self.base_url = base_url
+        self.timeout = timeout
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, organization=organization,
+                                          timeout=timeout, max_retries=0)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    def _delay(self, exc: Exception, attempt: int) -> float:
+        hinted = _retry_after(exc)
+        exponential = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)
+        return min(self.backoff_max, hinted if hinted is not None else exponential)
+
+    async def stream(self, params: dict, on_text: Callable[[str], Awaitable[None]]) -> Completion:
+        """Stream one answer, calling `on_text` with each piece; retries only while nothing was streamed yet.
+
+        Raises LLMError. A failure after text has streamed is not retried (the user already sees a part)."""
+        started = time.perf_counter()
+        for attempt in range(1, self.attempts + 1):
+            result = Completion(attempts=attempt)
+            try:
+                async for piece in self._stream_once(params, result, started):
+                    await on_text(piece)
+                result.duration = time.perf_counter() - started
+                return result
+            except (asyncio.CancelledError, LLMError):
+                raise
+            except Exception as exc:
+                if isinstance(exc, RETRYABLE) and not result.chunks and attempt < self.attempts:
+                    delay = self._delay(exc, attempt)
+                    log.warning("model request failed, retrying in %.2fs: %s", delay, type(exc).__name__,
+                                extra={"model": params.get("model"), "error": type(exc).__name__})
+                    await asyncio.sleep(delay)
+                    continue
+                error = describe_failure(exc, params.get("model", "?"), self.base_url, attempt, self.timeout)
+                if result.chunks:
+                    error.user_message = "The answer was interrupted: " + error.user_message
+                raise error from exc
+        raise AssertionError("unreachable")
+
+    async def _stream_once(self, params: dict, result: Completion, started: float) -> AsyncIterator[str]:
+        # The messages go in `extra_body`: the client otherwise walks every message through its TypedDict
+        # transformer (~0.1 ms per message, 20+ ms for a 200-message thread), which changes nothing for plain
+        # role/content string dicts.
+        fields = {key: value for key, value in params.items() if key != "messages"}
+        stream = await self._client.chat.completions.create(
+            **fields, messages=[], extra_body={"messages": params["messages"]}, stream=True,
+            stream_options={"include_usage": True})
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    result.prompt_tokens = chunk.usage.prompt_tokens or 0
+                    result.completion_tokens = chunk.usage.completion_tokens or 0
+                for choice in chunk.choices:
+                    if choice.finish_reason:
+                        result.finish_reason = choice.finish_reason
+                    piece = choice.delta.content if choice.delta else None
+                    if piece:
+                        if result.time_to_first_token is None:
+                            result.time_to_first_token = time.perf_counter() - started
+                        result.chunks.append(piece)
+                        yield piece
+        result.text = "".join(result.chunks)

@@ -1,0 +1,101 @@
+"""slack-bolt wiring: one listener for every event type (so every envelope is acked), dedupe, in-flight tracking.
+
+Bolt acks an event before its listener runs; the listener classifies it (core.events), skips duplicates and hands
+answerable messages to the reply pipeline. `drain` waits for replies in flight, bounded, for a clean shutdown.
+"""
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from h1bot_bot.core.conversation import BotIdentity
+from h1bot_bot.core.events import SeenEvents, classify, thread_root
+from h1bot_bot.core.formatting import to_mrkdwn
+from h1bot_bot.metrics import Metrics
+from h1bot_bot.pipeline import INTERNAL_ERROR, Incoming, ReplyPipeline
+
+log = logging.getLogger(__name__)
+
+
+class SlackBotApp:
+    def __init__(self, client: AsyncWebClient, app_token: str, identity: BotIdentity, pipeline: ReplyPipeline,
+                 metrics: Metrics, dedupe_size: int = 10_000, ping_interval: float = 10.0):
+        self.identity = identity
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.seen = SeenEvents(dedupe_size)
+        self.in_flight: set[asyncio.Task] = set()
+        self.app = AsyncApp(client=client, request_verification_enabled=False, ssl_check_enabled=False,
+                            url_verification_enabled=False, logger=logging.getLogger("slack_bolt.AsyncApp"))
+        self.app.event(re.compile(".*"))(self._on_event)
+        self.handler = AsyncSocketModeHandler(self.app, app_token, ping_interval=ping_interval)
+
+    async def connect(self) -> None:
+        await self.handler.connect_async()
+
+    async def is_connected(self) -> bool:
+        return await self.handler.client.is_connected()
+
+    async def stop_receiving(self) -> None:
+        """Close the websocket: Slack delivers no more events here (it redelivers unacked ones elsewhere)."""
+        await self.handler.close_async()
+
+    async def drain(self, grace: float) -> int:
+        """Wait up to `grace` seconds for replies in flight; cancel the rest (they say so in their thread).
+        Returns how many had to be cancelled."""
+        pending = {t for t in self.in_flight if not t.done()}
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        return len(pending)
+
+    async def _on_event(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        event_id = body.get("event_id", "")
+        decision = classify(event, self.identity, self.pipeline.config.current.spec.access.answer_bots)
+        if decision.kind is None:
+            log.debug("event ignored: %s", decision.reason, extra={"event_id": event_id})
+            return
+        channel, ts = event.get("channel", ""), event.get("ts", "")
+        if not self.seen.first_time(event_id, f"{channel}:{ts}"):
+            self.metrics.duplicates.inc()
+            log.info("duplicate delivery skipped", extra={"event_id": event_id, "channel": channel})
+            return
+        incoming = Incoming(kind=decision.kind, event_id=event_id, channel=channel,
+                            channel_type=event.get("channel_type"), user=event.get("user") or event.get("bot_id", ""),
+                            text=event.get("text") or "", ts=ts, thread_ts=thread_root(event), event=event)
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+        self.metrics.mentions.labels(kind=decision.kind).inc()
+        self.metrics.in_flight.inc()
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            outcome = await self.pipeline.handle(incoming)
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:
+            self.metrics.errors.labels(kind="internal").inc()
+            log.exception("handling failed", extra={"event_id": event_id})
+            try:
+                await self.pipeline.slack.post(channel, incoming.thread_ts, to_mrkdwn(f":warning: {INTERNAL_ERROR}"))
+            except Exception as exc:
+                log.error("could not tell the thread: %s", exc, extra={"event_id": event_id})
+        finally:
+            self.in_flight.discard(task)
+            self.metrics.in_flight.dec()
+            self.metrics.replies.labels(outcome=outcome.partition(":")[0]).inc()
+            log.info("%s handled", decision.kind, extra={
+                "event_id": event_id, "channel": channel, "thread_ts": incoming.thread_ts, "user": incoming.user,
+                "outcome": outcome, "duration_ms": round((time.perf_counter() - started) * 1000)})

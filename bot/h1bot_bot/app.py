@@ -1,0 +1,192 @@
+"""Assembles the bot: config, Slack and OpenAI clients, the reply pipeline, Socket Mode, health/metrics, cluster.
+
+`BotRuntime` is an async context manager (tests start bots in-process with it); `run_bot` runs one until a stop
+event is set, then shuts down gracefully: no new events, in-flight replies finished (bounded), exit code 0.
+"""
+
+import asyncio
+import ctypes
+import gc
+import logging
+from pathlib import Path
+
+import aiohttp
+import yaml
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_bot.adapters.health import HealthServer
+from h1bot_bot.adapters.kube import SlackBotResource
+from h1bot_bot.adapters.llm import LLMClient
+from h1bot_bot.adapters.slack_api import SlackGateway
+from h1bot_bot.adapters.slack_app import SlackBotApp
+from h1bot_bot.config import DEFAULT_OPENAI_BASE_URL, Settings
+from h1bot_bot.core.commands import CommandRouter
+from h1bot_bot.core.conversation import BotIdentity
+from h1bot_bot.core.effective import BotConfig, ConfigHolder
+from h1bot_bot.metrics import Metrics
+from h1bot_bot.pipeline import ReplyPipeline
+
+log = logging.getLogger(__name__)
+
+
+def release_startup_memory() -> None:
+    """Hand the heap freed after start-up (imports, the tokenizer file's parsing) back to the OS (glibc only)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to do
+
+
+class StartupError(RuntimeError):
+    """The bot cannot start; the message says what to fix."""
+
+
+def load_manifest(path: str) -> BotConfig:
+    try:
+        manifest = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise StartupError(f"cannot read the SlackBot manifest {path}: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise StartupError(f"{path} is not a SlackBot manifest (expected a YAML mapping)")
+    try:
+        return BotConfig(SlackBotSpec.from_manifest(manifest), source=f"file:{path}")
+    except ConfigError as exc:
+        raise StartupError(f"invalid SlackBot in {path}: {exc}") from None
+
+
+class BotRuntime:
+    """One running bot. `router` is the command registry (empty by default)."""
+
+    def __init__(self, settings: Settings, router: CommandRouter | None = None):
+        self.settings = settings
+        self.router = router or CommandRouter()
+        self.metrics = Metrics()
+        self.resource = SlackBotResource(settings.name, settings.namespace) if not settings.spec_path else None
+        self.config: ConfigHolder | None = None
+        self.identity: BotIdentity | None = None
+        self.slack_app: SlackBotApp | None = None
+        self.pipeline: ReplyPipeline | None = None
+        self.health: HealthServer | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._llm: LLMClient | None = None
+        self._team = ""
+
+    @property
+    def http_port(self) -> int:
+        return self.health.port if self.health else self.settings.http_port
+
+    async def _load_config(self) -> BotConfig:
+        if self.settings.spec_path:
+            return load_manifest(self.settings.spec_path)
+        try:
+            obj = await self.resource.read()
+        except Exception as exc:
+            status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+            why = f"({status}) {reason}" if status and reason else str(exc)
+            raise StartupError(f"cannot read SlackBot {self.settings.namespace}/{self.settings.name} from the "
+                               f"cluster: {why}") from None
+        try:
+            return BotConfig(SlackBotSpec.from_manifest(obj), source=f"cluster:{self.resource.namespace}/"
+                                                                        f"{self.resource.name}")
+        except ConfigError as exc:
+            raise StartupError(f"invalid SlackBot {self.settings.namespace}/{self.settings.name}: {exc}") from None
+
+    async def _identify(self, client: AsyncWebClient) -> BotIdentity:
+        try:
+            auth = await client.auth_test()
+        except SlackApiError as exc:
+            raise StartupError(f"Slack rejected SLACK_BOT_TOKEN (auth.test: {exc.response.get('error')})") from None
+        except aiohttp.ClientError as exc:
+            raise StartupError(f"cannot reach Slack at {self.settings.slack_api_url}: {exc}") from None
+        self._team = auth.get("team") or ""
+        return BotIdentity(user_id=auth["user_id"], bot_id=auth.get("bot_id") or "", team_id=auth.get("team_id", ""))
+
+    async def start(self) -> "BotRuntime":
+        s = self.settings
+        config = await self._load_config()
+        self.config = ConfigHolder(config)
+        spec = config.spec
+        self._session = aiohttp.ClientSession()
+        client = AsyncWebClient(token=s.slack_bot_token, base_url=s.slack_api_url, session=self._session)
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+        self.identity = await self._identify(client)
+        base_url = spec.model.base_url or s.openai_base_url or DEFAULT_OPENAI_BASE_URL
+        self._llm = LLMClient(api_key=s.openai_api_key, base_url=base_url, organization=s.openai_org_id,
+                              timeout=s.llm_timeout, attempts=s.llm_attempts, backoff=s.llm_backoff,
+                              backoff_max=s.llm_backoff_max)
+        self.pipeline = ReplyPipeline(self.config, SlackGateway(client, s.user_cache_ttl), self._llm, self.identity,
+                                      self.metrics, router=self.router, update_interval=s.update_interval)
+        try:  # load the tokenizer now: a bot that cannot count tokens must not start half-broken
+            self.pipeline.count_tokens(spec.model.name)({"role": "user", "content": "warm up"})
+        except Exception as exc:
+            raise StartupError(f"cannot load the tokenizer for {spec.model.name} (TIKTOKEN_CACHE_DIR must hold "
+                               f"its encoding when offline): {exc}") from None
+        try:
+            config.for_channel("")
+        except ConfigError as exc:
+            log.error("configuration problem (mentions will be answered with it): %s", exc)
+        release_startup_memory()
+        self.slack_app = SlackBotApp(client, s.slack_app_token, self.identity, self.pipeline, self.metrics,
+                                     dedupe_size=s.dedupe_size, ping_interval=s.socket_ping_interval)
+        self.health = HealthServer(self.metrics.registry, self._ready, host=s.http_host, port=s.http_port)
+        await self.health.start()
+        await self.slack_app.connect()
+        self.metrics.connected.set(1)
+        log.info("connected to Slack as %s in team %s; config from %s; model %s at %s", self.identity.user_id,
+                 self.identity.team_id, config.source, spec.model.name, base_url)
+        if self.resource is not None:
+            await self.resource.record_identity(self.identity.user_id, self.identity.team_id, self._team)
+        return self
+
+    async def _ready(self) -> bool:
+        connected = self.slack_app is not None and await self.slack_app.is_connected()
+        self.metrics.connected.set(1 if connected else 0)
+        return connected
+
+    async def stop(self, drain_timeout: float | None = None) -> int:
+        """Stop receiving, let replies in flight finish (bounded), release everything. Returns replies cancelled."""
+        cancelled = 0
+        if self.slack_app is not None:
+            await self.slack_app.stop_receiving()
+            self.metrics.connected.set(0)
+            timeout = self.settings.drain_timeout if drain_timeout is None else drain_timeout
+            cancelled = await self.slack_app.drain(timeout)
+        if self._llm is not None:
+            await self._llm.close()
+        if self._session is not None:
+            await self._session.close()
+        if self.health is not None:
+            await self.health.stop()
+        return cancelled
+
+    async def __aenter__(self) -> "BotRuntime":
+        try:
+            return await self.start()
+        except BaseException:
+            await self.stop(drain_timeout=0)
+            raise
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+
+async def run_bot(settings: Settings, stop: asyncio.Event, router: CommandRouter | None = None) -> int:
+    """Run until `stop` is set; returns the process exit code (0 after a clean shutdown, 2 if it cannot start)."""
+    runtime = BotRuntime(settings, router=router)
+    try:
+        await runtime.start()
+    except StartupError as exc:
+        log.error("cannot start: %s", exc)
+        await runtime.stop(drain_timeout=0)
+        return 2
+    await stop.wait()
+    in_flight = len([t for t in runtime.slack_app.in_flight if not t.done()])
+    log.info("stopping: no new events; finishing %d repl%s in flight", in_flight, "y" if in_flight == 1 else "ies")
+    cancelled = await runtime.stop()
+    log.info("stopped%s", f" ({cancelled} unfinished repl{'y' if cancelled == 1 else 'ies'} cancelled)"
+             if cancelled else "")
+    return 0

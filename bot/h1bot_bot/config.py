@@ -1,0 +1,110 @@
+"""Process settings from the environment and the command line; read in `main`, never at import time.
+
+Secrets come only from the environment (the operator maps them from Secrets), never from the manifest.
+"""
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_app_token: str
+    openai_api_key: str
+    openai_org_id: str | None = None
+    # Where the SlackBot comes from: a manifest file, or the cluster (name/namespace).
+    spec_path: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    openai_base_url: str | None = None
+    update_interval: float = 1.0
+    log_format: str = "text"
+    log_level: str = "INFO"
+    # Tuning with sensible defaults; tests shrink them.
+    llm_timeout: float = 120.0
+    llm_attempts: int = 3
+    llm_backoff: float = 1.0
+    llm_backoff_max: float = 20.0
+    drain_timeout: float = 25.0
+    socket_ping_interval: float = 10.0
+    dedupe_size: int = 10_000
+    user_cache_ttl: float = 3600.0
+
+    def __repr__(self) -> str:  # never print a token or key
+        return (f"Settings(spec_path={self.spec_path!r}, name={self.name!r}, namespace={self.namespace!r}, "
+                f"http_port={self.http_port}, slack_api_url={self.slack_api_url!r}, "
+                f"openai_base_url={self.openai_base_url!r})")
+
+
+class SettingsError(ValueError):
+    """A missing or malformed setting; the message names the variable."""
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise SettingsError(f"{key} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{key} must not be negative, got {raw!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise SettingsError(f"{key} must be an integer, got {raw!r}") from None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="h1bot-bot", description="h1bot Slack bot (Socket Mode).")
+    parser.add_argument("--spec", metavar="PATH", help="run from a SlackBot manifest file instead of the cluster")
+    parser.add_argument("--name", help="SlackBot name in the cluster (default: $H1BOT_NAME)")
+    parser.add_argument("--namespace", help="SlackBot namespace (default: $H1BOT_NAMESPACE)")
+    parser.add_argument("--http-port", type=int, help="port of /healthz /readyz /metrics (default: 8080)")
+    return parser.parse_args(argv)
+
+
+def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace | None = None) -> Settings:
+    """Settings from `env` (default: os.environ) and parsed CLI `args`; CLI wins."""
+    env = os.environ if env is None else env
+    args = args or argparse.Namespace(spec=None, name=None, namespace=None, http_port=None)
+    missing = [key for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY") if not env.get(key)]
+    if missing:
+        raise SettingsError(f"missing environment variable(s): {', '.join(missing)}")
+    spec_path = args.spec
+    name = args.name or env.get("H1BOT_NAME") or None
+    namespace = args.namespace or env.get("H1BOT_NAMESPACE") or None
+    if not spec_path and not (name and namespace):
+        raise SettingsError("no SlackBot to run: pass --spec PATH, or set H1BOT_NAME and H1BOT_NAMESPACE")
+    log_format = (env.get("LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
+    port = args.http_port if args.http_port is not None else _int(env, "H1BOT_HTTP_PORT", 8080)
+    return Settings(
+        slack_bot_token=env["SLACK_BOT_TOKEN"],
+        slack_app_token=env["SLACK_APP_TOKEN"],
+        openai_api_key=env["OPENAI_API_KEY"],
+        openai_org_id=env.get("OPENAI_ORG_ID") or None,
+        spec_path=spec_path,
+        name=name,
+        namespace=namespace,
+        http_port=port,
+        slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
+        openai_base_url=env.get("OPENAI_BASE_URL") or None,
+        update_interval=_float(env, "H1BOT_UPDATE_INTERVAL", 1.0),
+        log_format=log_format,
+        log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+    )

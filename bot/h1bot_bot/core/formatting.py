@@ -1,0 +1,52 @@
+"""Model Markdown as Slack mrkdwn, cut into messages Slack accepts."""
+
+from markdown_to_mrkdwn import SlackMarkdownConverter
+
+# Slack refuses `chat.update` text over 4,000 characters; stay below with room for a code-fence reopening.
+SLACK_MESSAGE_LIMIT = 3900
+_FENCE = "```"
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Markdown (what models write) as Slack mrkdwn: bold, italics, links, headings, lists; code kept verbatim."""
+    if not markdown.strip():
+        return ""
+    # A fresh converter per call: the converter keeps code-block state between lines of one conversion.
+    return SlackMarkdownConverter().convert(markdown)
+
+
+def _cut_point(text: str, limit: int) -> int:
+    """Where to cut `text` (longer than `limit`): the last paragraph, line, sentence or word break that keeps a
+    reasonable first part; a hard cut when there is none."""
+    window = text[:limit]
+    for separator in ("\n\n", "\n", ". ", " "):
+        at = window.rfind(separator)
+        if at >= limit // 2:
+            return at + len(separator)
+    return limit
+
+
+def split_message(text: str, limit: int = SLACK_MESSAGE_LIMIT) -> list[str]:
+    """Parts of at most `limit` characters, cut at natural breaks; a code block cut in two is closed at the end of
+    one part and reopened at the start of the next, so each message renders on its own."""
+    if limit < 2 * len(_FENCE) + 16:
+        raise ValueError("limit too small")
+    parts: list[str] = []
+    rest = text
+    reopen = ""
+    while rest:
+        rest = reopen + rest
+        if len(rest) <= limit:
+            parts.append(rest)
+            break
+        cut = _cut_point(rest, limit - len(_FENCE) - 1)
+        part = rest[:cut]
+        in_code = part.count(_FENCE) % 2 == 1
+        if in_code:
+            part = part.rstrip("\n") + "\n" + _FENCE
+            reopen = _FENCE + "\n"
+        else:
+            reopen = ""
+        parts.append(part.rstrip() if not in_code else part)
+        rest = rest[cut:].lstrip("\n") if not in_code else rest[cut:]
+    return [p for p in parts if p.strip()] or [""]

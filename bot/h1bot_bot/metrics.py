@@ -1,0 +1,28 @@
+"""Prometheus metrics of one bot, in its own registry (tests run several bots in one process)."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.mentions = Counter("h1bot_mentions", "Messages addressed to the bot (mentions and DMs).",
+                                ["kind"], registry=r)
+        self.replies = Counter("h1bot_replies", "Replies the bot finished posting.", ["outcome"], registry=r)
+        self.errors = Counter("h1bot_errors", "Errors by kind.", ["kind"], registry=r)
+        self.duplicates = Counter("h1bot_duplicate_events", "Events delivered again (Slack retries) and skipped.",
+                                  registry=r)
+        self.llm_latency = Histogram("h1bot_llm_latency_seconds", "Time of a whole LLM answer.", ["model"],
+                                     buckets=_LATENCY_BUCKETS, registry=r)
+        self.llm_ttft = Histogram("h1bot_llm_time_to_first_token_seconds", "Time to the first streamed token.",
+                                  ["model"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.tokens = Counter("h1bot_tokens", "Tokens sent to and received from the model.",
+                              ["model", "direction"], registry=r)
+        self.history_trimmed = Counter("h1bot_history_trimmed", "Replies whose history was cut to fit the budget.",
+                                       registry=r)
+        self.in_flight = Gauge("h1bot_replies_in_flight", "Replies being produced right now.", registry=r)
+        self.connected = Gauge("h1bot_socket_mode_connected", "1 when the Socket Mode websocket is up.",
+                               registry=r)

@@ -1,0 +1,185 @@
+"""From a message addressed to the bot to its reply in the thread.
+
+Order: channel access → command router → empty question → thread → chat → history budget → model (streamed).
+Every failure ends as a readable message in the thread; nothing here raises to the Slack listener.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from h1bot_api.spec import ConfigError
+from h1bot_bot.adapters.llm import LLMClient, LLMError, request_params
+from h1bot_bot.adapters.slack_api import SlackGateway
+from h1bot_bot.adapters.streaming import ReplyStream
+from h1bot_bot.core.commands import CommandRequest, CommandRouter
+from h1bot_bot.core.conversation import BotIdentity, ChatMessage, authors_to_resolve, build_chat, strip_bot_mention
+from h1bot_bot.core.effective import REFUSAL, ChannelConfig, ConfigHolder, channel_allowed
+from h1bot_bot.core.formatting import split_message, to_mrkdwn
+from h1bot_bot.core.history import CountTokens, PreparedHistory, trim_oldest
+from h1bot_bot.core.tokens import TokenCounter
+from h1bot_bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+EMPTY_QUESTION = ("Hi! Mention me with a question and I'll answer in this thread, "
+                  "reading the thread so far as context.")
+INTERNAL_ERROR = "Sorry, something went wrong on my side while answering. Please try again."
+INTERRUPTED = "I was restarted before I could finish this answer. Please ask again."
+
+# (chat, channel config, per-message token counter) → the chat to send and a note for the reply.
+HistoryStrategy = Callable[[list[ChatMessage], ChannelConfig, CountTokens], Awaitable[PreparedHistory]]
+
+
+async def trim_to_threshold(chat: list[ChatMessage], channel: ChannelConfig, count: CountTokens) -> PreparedHistory:
+    """The interim strategy: the history (system prompt excluded) cut oldest-first to the threshold."""
+    system_cost = count(chat[0]) if chat and chat[0]["role"] == "system" else 0
+    return trim_oldest(chat, max(1, channel.limits.threshold_tokens - system_cost), count)
+
+
+def token_counter(model: str) -> CountTokens:
+    """Per-message token counts with the model's real tokenizer (raises EncodingUnavailable when it cannot load)."""
+    return TokenCounter(model).count_message
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    seconds, _, micros = ts.partition(".")
+    return int(seconds or 0), int(micros or 0)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message addressed to the bot (mention or DM), as the pipeline needs it."""
+
+    kind: str
+    event_id: str
+    channel: str
+    channel_type: str | None
+    user: str
+    text: str
+    ts: str
+    thread_ts: str
+    event: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+class ReplyPipeline:
+    def __init__(self, config: ConfigHolder, slack: SlackGateway, llm: LLMClient, identity: BotIdentity,
+                 metrics: Metrics, router: CommandRouter | None = None, update_interval: float = 1.0,
+                 history: HistoryStrategy = trim_to_threshold,
+                 counter: Callable[[str], CountTokens] = token_counter):
+        self.config = config
+        self.slack = slack
+        self.llm = llm
+        self.identity = identity
+        self.metrics = metrics
+        self.router = router or CommandRouter()
+        self.update_interval = update_interval
+        self.history = history
+        self._counter_factory = counter
+        self._counters: dict[str, CountTokens] = {}
+
+    def count_tokens(self, model: str) -> CountTokens:
+        if model not in self._counters:
+            self._counters[model] = self._counter_factory(model)
+        return self._counters[model]
+
+    async def post(self, incoming: Incoming, markdown: str) -> None:
+        for part in split_message(to_mrkdwn(markdown)):
+            await self.slack.post(incoming.channel, incoming.thread_ts, part)
+
+    async def handle(self, incoming: Incoming) -> str:
+        """Answer `incoming`; returns the outcome (for the event's log line and metrics)."""
+        config = self.config.current
+        direct = incoming.kind == "dm"
+        if not channel_allowed(config.spec.access, incoming.channel, direct):
+            await self.post(incoming, REFUSAL)
+            return "refused"
+        question = strip_bot_mention(incoming.text, self.identity.user_id)
+        command = self.router.match(question)
+        if command is not None:
+            return await self._run_command(incoming, *command, question)
+        if not question and not incoming.event.get("files"):
+            await self.post(incoming, EMPTY_QUESTION)
+            return "empty"
+        try:
+            channel = config.for_channel(incoming.channel)
+        except ConfigError as exc:
+            self.metrics.errors.labels(kind="config").inc()
+            await self.post(incoming, f":warning: I can't answer: my configuration is invalid: {exc}")
+            return "config_error"
+        return await self.answer(incoming, channel)
+
+    async def _run_command(self, incoming: Incoming, name: str, args: str, text: str) -> str:
+        request = CommandRequest(name=name, args=args, text=text, user=incoming.user, channel=incoming.channel,
+                                 thread_ts=incoming.thread_ts, services=self)
+        reply = await self.router.handler(name)(request)
+        if reply:
+            await self.post(incoming, reply)
+        return f"command:{name}"
+
+    async def thread_chat(self, incoming: Incoming, channel: ChannelConfig) -> list[ChatMessage]:
+        """The chat the model sees for `incoming`: the thread up to and including the question."""
+        messages = await self.slack.thread(incoming.channel, incoming.thread_ts)
+        upto = _ts_key(incoming.ts)
+        messages = [m for m in messages if m.get("ts") and _ts_key(m["ts"]) <= upto]
+        if not any(m.get("ts") == incoming.ts for m in messages):
+            messages.append(incoming.event)  # Slack's history can lag the event by a moment
+        names = await self.slack.names.many(authors_to_resolve(messages, self.identity))
+        return build_chat(channel.system_prompt, messages, self.identity, names)
+
+    async def answer(self, incoming: Incoming, channel: ChannelConfig) -> str:
+        stream = ReplyStream(self.slack, incoming.channel, incoming.thread_ts, interval=self.update_interval)
+        stream.start()
+        try:
+            chat = await self.thread_chat(incoming, channel)
+            count = self.count_tokens(channel.model)
+            prepared = await self.history(chat, channel, count)
+            if prepared.dropped:
+                self.metrics.history_trimmed.inc()
+            params = request_params(channel.model, channel.limits.info, prepared.messages,
+                                    channel.limits.max_output_tokens, channel.temperature)
+            completion = await self.llm.stream(params, stream.append)
+            self._record_completion(channel.model, completion)
+            await stream.finish(prepared.note)
+            return "answered"
+        except LLMError as exc:
+            self.metrics.errors.labels(kind=exc.kind).inc()
+            log.warning("model request failed: %s", exc.user_message,
+                        extra={"event_id": incoming.event_id, "kind": exc.kind, "model": channel.model})
+            await self._finish_quietly(stream, f":warning: {exc.user_message}")
+            return f"error:{exc.kind}"
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown")
+            self.metrics.errors.labels(kind="slack").inc()
+            log.warning("Slack call failed: %s", error, extra={"event_id": incoming.event_id})
+            await self._finish_quietly(stream, f":warning: I couldn't read or write this thread (Slack said "
+                                               f"`{error}`). Please try again.")
+            return "error:slack"
+        except asyncio.CancelledError:
+            await asyncio.shield(self._finish_quietly(stream, f":warning: {INTERRUPTED}", within=3))
+            raise
+        except Exception:
+            self.metrics.errors.labels(kind="internal").inc()
+            log.exception("reply failed", extra={"event_id": incoming.event_id})
+            await self._finish_quietly(stream, f":warning: {INTERNAL_ERROR}")
+            return "error:internal"
+
+    async def _finish_quietly(self, stream: ReplyStream, suffix: str, within: float = 15) -> None:
+        try:
+            await asyncio.wait_for(stream.finish(suffix), within)
+        except Exception as exc:  # nothing more can be said in the thread: log it, never raise to Slack
+            await stream.abandon()
+            self.metrics.errors.labels(kind="slack").inc()
+            log.error("could not write the reply's final text: %s", exc,
+                      extra={"channel": stream.channel, "thread_ts": stream.thread_ts})
+
+    def _record_completion(self, model: str, completion) -> None:
+        self.metrics.llm_latency.labels(model=model).observe(completion.duration)
+        if completion.time_to_first_token is not None:
+            self.metrics.llm_ttft.labels(model=model).observe(completion.time_to_first_token)
+        self.metrics.tokens.labels(model=model, direction="in").inc(completion.prompt_tokens)
+        self.metrics.tokens.labels(model=model, direction="out").inc(completion.completion_tokens)

@@ -1,0 +1,367 @@
+"""A fake Slack on 127.0.0.1: the Web API over HTTP and Socket Mode over a websocket, with a workspace in memory.
+
+Point a real `AsyncWebClient(base_url=fake.api_url)` at it. The fake keeps channels and their messages, so a test
+writes what people say (`say`, `mention`, `dm`), delivers the events over Socket Mode like Slack does, and asserts
+on what a Slack user sees (`thread_messages`, `thread_texts`). Every Web API call and every envelope/ack is recorded.
+
+    async with FakeSlack() as slack:
+        slack.add_user("U1", "Alice")
+        ...
+        message, envelope_id = await slack.mention("C1", "U1", "what is kopf?")
+        await slack.wait_for(lambda: len(slack.bot_replies("C1", message["ts"])) == 1)
+"""
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+BOT_TOKEN = "xoxb-fake-bot-token"
+APP_TOKEN = "xapp-fake-app-token"
+MAX_TEXT = 4000  # chat.update refuses longer text; chat.postMessage truncates at 40k in reality — here both refuse
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Envelope:
+    envelope_id: str
+    payload: dict[str, Any]
+    sent_at: float
+    acked_at: float | None = None
+
+
+class FakeSlack:
+    def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
+                 team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
+                 replies_page_limit: int = 1000, echo_bot_messages: bool = True):
+        self.bot_user_id, self.bot_id, self.team_id, self.team = bot_user_id, bot_id, team_id, team
+        self.bot_token, self.app_token = bot_token, app_token
+        # Slack caps conversations.replies pages at 1000; a test lowers this to exercise pagination.
+        self.replies_page_limit = replies_page_limit
+        # Like Slack with message.channels subscribed: the bot's own posts/edits come back as events.
+        self.echo_bot_messages = echo_bot_messages
+        self.users: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel → messages, in ts order
+        self.calls: list[Call] = []
+        self.call_hooks: list[Callable[[Call], None]] = []  # called with every Web API call as it arrives
+        self.envelopes: dict[str, Envelope] = {}
+        self.rate_limits: dict[str, list[int]] = {}  # method → Retry-After values still to serve
+        self.failures: dict[str, list[str]] = {}  # method → Slack error codes still to serve
+        self.connections_opened = 0  # apps.connections.open calls
+        self.sockets_accepted = 0  # websocket connections made
+        self._sockets: list[web.WebSocketResponse] = []
+        self._echoes: set[asyncio.Task] = set()
+        self._clock = itertools.count(1)
+        self._base_ts = int(time.time())
+        self._runner: web.AppRunner | None = None
+        self._changed = asyncio.Event()
+        self.port = 0
+        self.add_user(bot_user_id, "h1bot", is_bot=True)
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    async def start(self) -> "FakeSlack":
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/socket/{id}", self._socket)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> "FakeSlack":
+        return await self.start()
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    # ---- the workspace -----------------------------------------------------------------------------------------
+    def add_user(self, user_id: str, display_name: str, *, real_name: str | None = None, is_bot: bool = False):
+        self.users[user_id] = {"id": user_id, "team_id": self.team_id, "name": display_name.lower(),
+                               "real_name": real_name or display_name, "is_bot": is_bot,
+                               "profile": {"display_name": display_name, "real_name": real_name or display_name}}
+
+    def next_ts(self) -> str:
+        return f"{self._base_ts}.{next(self._clock):06d}"
+
+    def _store(self, channel: str, message: dict[str, Any]) -> dict[str, Any]:
+        self.messages.setdefault(channel, []).append(message)
+        thread_ts = message.get("thread_ts")
+        if thread_ts and thread_ts != message["ts"]:
+            parent = self.find(channel, thread_ts)
+            if parent is not None:
+                parent.setdefault("thread_ts", thread_ts)
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+        self._notify()
+        return message
+
+    def say(self, channel: str, user: str, text: str, *, thread_ts: str | None = None,
+            files: list[dict[str, Any]] | None = None, bot_id: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A message someone writes (stored, no event sent)."""
+        message: dict[str, Any] = {"type": "message", "user": user, "text": text, "ts": self.next_ts(),
+                                   "team": self.team_id, **extra}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        if files:
+            message["files"] = files
+            message.setdefault("subtype", "file_share")
+        if bot_id:
+            message["bot_id"] = bot_id
+        return self._store(channel, message)
+
+    def find(self, channel: str, ts: str) -> dict[str, Any] | None:
+        return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
+
+    def thread_messages(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The thread as a Slack user sees it now: the parent, then its replies, oldest first."""
+        return [m for m in self.messages.get(channel, [])
+                if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts]
+
+    def thread_texts(self, channel: str, thread_ts: str) -> list[str]:
+        return [m["text"] for m in self.thread_messages(channel, thread_ts)]
+
+    def bot_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.thread_messages(channel, thread_ts)
+                if m.get("user") == self.bot_user_id and m["ts"] != thread_ts]
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    # ---- injected trouble --------------------------------------------------------------------------------------
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """The next `times` calls of `method` get HTTP 429 with `Retry-After: retry_after`."""
+        self.rate_limits.setdefault(method, []).extend([retry_after] * times)
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
+        self.failures.setdefault(method, []).extend([error] * times)
+
+    # ---- Web API -----------------------------------------------------------------------------------------------
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            raw = await request.read()
+            if request.content_type == "application/json":
+                params.update(json.loads(raw or b"{}"))
+            else:
+                params.update(parse_qsl(raw.decode()))
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() or params.pop("token", None)
+        call = Call(method, params, token)
+        self.calls.append(call)
+        for hook in self.call_hooks:
+            hook(call)
+        self._notify()
+        if self.rate_limits.get(method):
+            retry_after = self.rate_limits[method].pop(0)
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(retry_after)})
+        if self.failures.get(method):
+            return web.json_response({"ok": False, "error": self.failures[method].pop(0)})
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != expected:
+            return web.json_response({"ok": False, "error": "invalid_auth" if token else "not_authed"})
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        return web.json_response(await handler(params))
+
+    async def _api_auth_test(self, params: dict) -> dict:
+        return {"ok": True, "url": "https://fake.slack.test/", "team": self.team, "user": "h1bot",
+                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
+                "is_enterprise_install": False}
+
+    async def _api_apps_connections_open(self, params: dict) -> dict:
+        self.connections_opened += 1
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket/{uuid.uuid4().hex}"}
+
+    async def _api_users_info(self, params: dict) -> dict:
+        user = self.users.get(params.get("user", ""))
+        return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+
+    async def _api_conversations_replies(self, params: dict) -> dict:
+        channel, ts = params.get("channel", ""), params.get("ts", "")
+        if channel not in self.messages:
+            return {"ok": False, "error": "channel_not_found"}
+        thread = self.thread_messages(channel, ts)
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        limit = min(int(params.get("limit") or 1000), self.replies_page_limit)
+        start = int(params.get("cursor") or 0) if str(params.get("cursor") or "0").isdigit() else 0
+        page = thread[start:start + limit]
+        more = start + limit < len(thread)
+        return {"ok": True, "messages": [dict(m) for m in page], "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _bot_message(self, params: dict) -> dict[str, Any]:
+        return {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "app_id": "AFAKE",
+                "text": params.get("text", ""), "team": self.team_id,
+                "bot_profile": {"id": self.bot_id, "name": "h1bot", "app_id": "AFAKE"}}
+
+    async def _api_chat_postMessage(self, params: dict) -> dict:
+        channel, text = params.get("channel", ""), params.get("text") or ""
+        if not text and not params.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        if len(text) > MAX_TEXT:
+            return {"ok": False, "error": "msg_too_long"}
+        message = {**self._bot_message(params), "ts": self.next_ts()}
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        if params.get("blocks"):
+            message["blocks"] = params["blocks"]
+        self._store(channel, message)
+        if self.echo_bot_messages:
+            self._echo(channel, {**message, "channel": channel, "channel_type": "channel"})
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": dict(message)}
+
+    async def _api_chat_update(self, params: dict) -> dict:
+        channel, ts, text = params.get("channel", ""), params.get("ts", ""), params.get("text") or ""
+        message = self.find(channel, ts)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if len(text) > MAX_TEXT:
+            return {"ok": False, "error": "msg_too_long"}
+        previous = dict(message)
+        message["text"] = text
+        message["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
+        self._notify()
+        if self.echo_bot_messages:
+            self._echo(channel, {"type": "message", "subtype": "message_changed", "channel": channel,
+                                 "hidden": True, "ts": self.next_ts(), "message": dict(message),
+                                 "previous_message": previous, "channel_type": "channel"})
+        return {"ok": True, "channel": channel, "ts": ts, "text": text}
+
+    async def _api_chat_delete(self, params: dict) -> dict:
+        channel, ts = params.get("channel", ""), params.get("ts", "")
+        message = self.find(channel, ts)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        self.messages[channel].remove(message)
+        self._notify()
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    # ---- Socket Mode -------------------------------------------------------------------------------------------
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.sockets_accepted += 1
+        self._notify()
+        await ws.send_json({"type": "hello", "num_connections": len(self._sockets),
+                            "connection_info": {"app_id": "AFAKE"}, "debug_info": {"host": "fake-slack"}})
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    data = json.loads(msg.data)
+                    envelope = self.envelopes.get(data.get("envelope_id", ""))
+                    if envelope is not None and envelope.acked_at is None:
+                        envelope.acked_at = time.perf_counter()
+                        self._notify()
+        finally:
+            self._sockets.remove(ws)
+            self._notify()
+        return ws
+
+    @property
+    def connected(self) -> bool:
+        return any(not ws.closed for ws in self._sockets)
+
+    async def send_event(self, event: dict[str, Any], *, event_id: str | None = None, retry_attempt: int = 0,
+                         retry_reason: str = "") -> str:
+        """Deliver an Events API envelope to the connected app; returns the envelope id."""
+        envelope_id = uuid.uuid4().hex
+        payload = {"type": "event_callback", "token": "verification-token", "team_id": self.team_id,
+                   "api_app_id": "AFAKE", "event": event, "event_id": event_id or f"Ev{uuid.uuid4().hex[:10]}",
+                   "event_time": int(time.time()), "event_context": uuid.uuid4().hex,
+                   "authorizations": [{"enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
+                                       "is_bot": True, "is_enterprise_install": False}]}
+        envelope = {"envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
+                    "retry_attempt": retry_attempt, "retry_reason": retry_reason, "payload": payload}
+        sockets = [ws for ws in self._sockets if not ws.closed]
+        if not sockets:
+            raise RuntimeError("no Socket Mode connection to deliver the event to")
+        self.envelopes[envelope_id] = Envelope(envelope_id, envelope, time.perf_counter())
+        await sockets[-1].send_json(envelope)
+        return envelope_id
+
+    def _echo(self, channel: str, event: dict[str, Any]) -> None:
+        async def deliver() -> None:
+            try:
+                await self.send_event(event)
+            except (RuntimeError, ConnectionError):
+                pass  # the app disconnected meanwhile: Slack would drop it too
+
+        if any(not ws.closed for ws in self._sockets):
+            task = asyncio.ensure_future(deliver())
+            self._echoes.add(task)
+            task.add_done_callback(self._echoes.discard)
+
+    async def mention(self, channel: str, user: str, text: str | None = None, *, thread_ts: str | None = None,
+                      **extra: Any) -> tuple[dict[str, Any], str]:
+        """`user` writes `text` (default: just the mention) mentioning the bot; delivers app_mention."""
+        text = f"<@{self.bot_user_id}> {text}" if text is not None else f"<@{self.bot_user_id}>"
+        message = self.say(channel, user, text, thread_ts=thread_ts, **extra)
+        event = {**message, "type": "app_mention", "channel": channel, "event_ts": message["ts"]}
+        return message, await self.send_event(event)
+
+    async def dm(self, channel: str, user: str, text: str, *, thread_ts: str | None = None,
+                 **extra: Any) -> tuple[dict[str, Any], str]:
+        """`user` writes `text` in the DM `channel` with the bot; delivers message.im."""
+        message = self.say(channel, user, text, thread_ts=thread_ts, **extra)
+        event = {**message, "channel": channel, "channel_type": "im", "event_ts": message["ts"]}
+        return message, await self.send_event(event)
+
+    async def request_refresh(self) -> None:
+        """Slack's `disconnect` (refresh_requested): the client should open a new connection."""
+        for ws in [ws for ws in self._sockets if not ws.closed]:
+            await ws.send_json({"type": "disconnect", "reason": "refresh_requested",
+                                "debug_info": {"host": "fake-slack"}})
+
+    # ---- waiting -----------------------------------------------------------------------------------------------
+    def _notify(self) -> None:
+        self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+        """Wait until `predicate()` is truthy (re-checked on every change in the fake); returns its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
+            except TimeoutError:
+                pass
+
+    async def wait_acked(self, envelope_id: str, timeout: float = 5.0) -> float:  # noqa: ASYNC109
+        return await self.wait_for(lambda: self.envelopes[envelope_id].acked_at, timeout)
