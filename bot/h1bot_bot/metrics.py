@@ -21,8 +21,18 @@ class Metrics:
                                   ["model"], buckets=_LATENCY_BUCKETS, registry=r)
         self.tokens = Counter("h1bot_tokens", "Tokens sent to and received from the model.",
                               ["model", "direction"], registry=r)
-        self.history_trimmed = Counter("h1bot_history_trimmed", "Replies whose history was cut to fit the budget.",
+        self.history_condensed = Counter("h1bot_history_condensed",
+                                         "Replies whose history was summarized to fit the model's context.",
+                                         registry=r)
+        self.summarizations = Counter("h1bot_summarizations", "Recursive summarizations that called the model or "
+                                      "the cache (kind: history of an answer, or the summarize command).",
+                                      ["kind"], registry=r)
+        self.summarize_calls = Counter("h1bot_summarize_calls", "Summarization calls to the model.", ["model"],
                                        registry=r)
+        self.summary_cache_hits = Counter("h1bot_summary_cache_hits", "Chunk summaries taken from the cache.",
+                                          registry=r)
+        self.summarized_tokens = Counter("h1bot_summarized_tokens", "Tokens of history sent to be summarized.",
+                                         ["model"], registry=r)
         self.in_flight = Gauge("h1bot_replies_in_flight", "Replies being produced right now.", registry=r)
         self.connected = Gauge("h1bot_socket_mode_connected", "1 when the Socket Mode websocket is up.",
                                registry=r)

@@ -123,9 +123,14 @@ async def test_huge_message_gets_an_answer(start_bot, fake_slack, fake_openai):
     async with start_bot({"model": {"name": "gpt-4o-mini", "contextTokens": 4096, "maxOutputTokens": 256}}):
         question, _ = await fake_slack.mention("C1", "UALICE", huge)
         replies = await fake_slack.wait_for(lambda: answered(fake_slack, "C1", question["ts"]))
-    assert "I read only its beginning" in replies[0]
-    sent = fake_openai.chat_requests[0].messages[-1]["content"]
-    assert sent.startswith("Alice (UALICE): log line: pod crashed") and sent.endswith("context window]")
+    assert "too long for the model: I read a summary of its beginning" in replies[0]
+    *summaries, answer = fake_openai.chat_requests
+    assert summaries and all(r.messages[0]["content"].startswith("You condense part of a Slack thread")
+                             for r in summaries)
+    summary, sent = answer.messages[-2]["content"], answer.messages[-1]["content"]
+    assert summary.startswith("Summary of earlier conversation")
+    assert sent.startswith("Alice (UALICE): [… the beginning of this long message is summarized above]")
+    assert huge.rstrip().endswith(sent.rsplit("] ", 1)[1].rstrip())  # its end, verbatim
     assert len(sent) < len(huge) / 2
 
 

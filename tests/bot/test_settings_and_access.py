@@ -77,22 +77,3 @@ async def test_spec_base_url_wins_and_organization_is_sent(start_bot, fake_slack
         request = local_model.chat_requests[0]
         assert request.body["model"] == "llama-3-8b"
         assert request.headers.get("OpenAI-Organization") == "org-platform"
-
-
-async def test_history_over_budget_is_trimmed_oldest_first_with_a_note(start_bot, fake_slack, fake_openai):
-    spec = {"model": {"name": "gpt-4o-mini", "contextTokens": 2048, "maxOutputTokens": 256},
-            "summarization": {"thresholdTokens": 600}}
-    async with start_bot(spec):
-        root = fake_slack.say("C1", "UALICE", "OLDEST " + "alpha beta gamma " * 40)
-        for i in range(20):
-            fake_slack.say("C1", "UBOB", f"reply {i} " + "delta epsilon " * 20, thread_ts=root["ts"])
-        await fake_slack.mention("C1", "UALICE", "what did we decide?", thread_ts=root["ts"])
-        done = await fake_slack.wait_for(lambda: [m["text"] for m in fake_slack.bot_replies("C1", root["ts"])
-                                                  if "older ones left out" in m["text"]])
-    seen = fake_openai.chat_requests[0].messages
-    assert seen[0]["role"] == "system"
-    assert seen[-1]["content"] == "Alice (UALICE): what did we decide?"
-    assert not any("OLDEST" in m["content"] for m in seen)
-    assert "reply 19" in seen[-2]["content"]
-    assert done[0].startswith("Answer to: Alice (UALICE): what did we decide?")
-    assert "I read only the last" in done[0]

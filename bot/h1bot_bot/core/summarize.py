@@ -113,7 +113,12 @@ def describe(stats: RSFStats) -> str:
     """A short note for the reply when the history was condensed; "" when it was sent as is."""
     if not stats.summarized:
         return ""
-    note = f"_{stats.summarized_messages} earlier messages were summarized to fit the model's context"
+    if stats.newest_split and stats.summarized_messages == 1:
+        return "_This message was too long for the model: I read a summary of its beginning and its end as is._"
+    earlier = stats.summarized_messages - stats.newest_split
+    note = f"_{earlier} earlier message{'s were' if earlier != 1 else ' was'} summarized to fit the model's context"
+    if stats.newest_split:
+        note += ", and the beginning of this long message too"
     if stats.truncated:
         note += "; the oldest part of the thread was left out"
     return note + "._"

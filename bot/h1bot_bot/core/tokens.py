@@ -51,12 +51,17 @@ def encoding_name_for(model: str) -> str:
 def load_encoding(name: str) -> tiktoken.Encoding:
     """The encoding `name` (tiktoken keeps loaded encodings in memory); `EncodingUnavailable` when it cannot load."""
     try:
-        return tiktoken.get_encoding(name)
+        encoding = tiktoken.get_encoding(name)
     except Exception as exc:  # network errors, hash mismatch, unreadable cache: all mean "cannot count tokens"
         raise EncodingUnavailable(
             f"cannot load the tiktoken encoding {name!r}: {type(exc).__name__}: {exc}. The bot needs the encoding "
             f"file in TIKTOKEN_CACHE_DIR (baked into the image at build time) or network access to download it."
         ) from exc
+    # tiktoken keeps a Python dict of the BPE ranks (~18 MB for o200k_base) only to pickle the encoding
+    # (Encoding.__getstate__); the Rust core has its own copy. Nothing here pickles encodings: release it.
+    if getattr(encoding, "_mergeable_ranks", None):
+        encoding._mergeable_ranks = {}
+    return encoding
 
 
 class TokenCounter:

@@ -1,0 +1,95 @@
+"""Long threads: the bot summarizes what does not fit, says so, and reuses its summaries on the next mention."""
+
+import re
+
+from h1bot_bot.core.prompts import SUMMARY_HEADER
+from h1bot_bot.core.tokens import TokenCounter
+from tests.fakes.openai import default_responder
+
+SPEC = {"model": {"name": "gpt-4o-mini", "contextTokens": 4096, "maxOutputTokens": 256},
+        "summarization": {"thresholdTokens": 1200, "chunkTokens": 400}}
+SUMMARIZER_PROMPT = "You condense part of a Slack thread"
+
+
+def summarizing_llm(body: dict) -> str:
+    """A model that summarizes briefly: it names the first speaker and the numbers it saw."""
+    system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
+    if system.startswith(("You condense", "You merge", "You write a summary")):
+        numbers = sorted(set(re.findall(r"#(\d+)", user)), key=int)
+        return f"Discussion of items {', '.join(numbers[:6])}."
+    return default_responder(body)
+
+
+def summarize_requests(fake_openai) -> list:
+    return [r for r in fake_openai.chat_requests if r.messages[0]["content"].startswith(("You condense", "You merge"))]
+
+
+def answer_requests(fake_openai) -> list:
+    return [r for r in fake_openai.chat_requests if r not in summarize_requests(fake_openai)]
+
+
+def long_thread(fake_slack, messages: int = 40):
+    root = fake_slack.say("C1", "UALICE", "#0 OLDEST: the incident started at 09:12 " + "alpha beta " * 20)
+    for i in range(1, messages):
+        fake_slack.say("C1", "UBOB" if i % 2 else "UALICE", f"#{i} update " + "delta epsilon zeta " * 12,
+                       thread_ts=root["ts"])
+    return root
+
+
+async def test_a_thread_longer_than_the_threshold_is_summarized_and_the_reply_says_so(start_bot, fake_slack,
+                                                                                       fake_openai):
+    fake_openai.responder = summarizing_llm
+    async with start_bot(SPEC):
+        root = long_thread(fake_slack)
+        await fake_slack.mention("C1", "UALICE", "what did we decide?", thread_ts=root["ts"])
+        done = await fake_slack.wait_for(lambda: [m["text"] for m in fake_slack.bot_replies("C1", root["ts"])
+                                                  if "summarized to fit" in m["text"]])
+    assert done[0].startswith("Answer to: Alice (UALICE): what did we decide?")
+    assert summarize_requests(fake_openai), "the older messages went through the model to be summarized"
+    [answer] = answer_requests(fake_openai)
+    seen = answer.messages
+    assert seen[0] == {"role": "system", "content": "You are the platform team's helpdesk bot."}
+    assert seen[1]["content"].startswith(SUMMARY_HEADER) and "Discussion of items" in seen[1]["content"]
+    assert seen[-1]["content"] == "Alice (UALICE): what did we decide?"  # the question itself: verbatim
+    assert not any("OLDEST" in m["content"] for m in seen)  # the oldest message reached the model only summarized
+    history_tokens = TokenCounter("gpt-4o-mini").count_messages(seen[1:])
+    assert history_tokens <= 1200
+
+
+async def test_a_second_mention_after_one_new_message_reuses_the_summaries(start_bot, fake_slack, fake_openai):
+    fake_openai.responder = summarizing_llm
+    async with start_bot(SPEC):
+        root = long_thread(fake_slack, messages=60)
+        await fake_slack.mention("C1", "UALICE", "status?", thread_ts=root["ts"])
+        await fake_slack.wait_for(lambda: len(answer_requests(fake_openai)) == 1)
+        first_cost = len(summarize_requests(fake_openai))
+        fake_slack.say("C1", "UBOB", "#99 rolled back the deploy " + "theta " * 30, thread_ts=root["ts"])
+        await fake_slack.mention("C1", "UALICE", "and now?", thread_ts=root["ts"])
+        await fake_slack.wait_for(lambda: len(answer_requests(fake_openai)) == 2)
+    second_cost = len(summarize_requests(fake_openai)) - first_cost
+    assert first_cost >= 4
+    assert second_cost <= 2, f"the second mention re-summarized {second_cost} chunks"
+    assert answer_requests(fake_openai)[1].messages[-1]["content"] == "Alice (UALICE): and now?"
+
+
+async def test_a_short_thread_is_sent_as_is_without_a_note(start_bot, fake_slack, fake_openai):
+    async with start_bot(SPEC):
+        root = fake_slack.say("C1", "UALICE", "the deploy failed")
+        await fake_slack.mention("C1", "UBOB", "why?", thread_ts=root["ts"])
+        [reply] = await fake_slack.wait_for(lambda: fake_slack.bot_replies("C1", root["ts"]))
+    assert "summarized" not in reply["text"]
+    assert summarize_requests(fake_openai) == []
+    assert [m["content"] for m in fake_openai.chat_requests[0].messages[1:]] == [
+        "Alice (UALICE): the deploy failed", "Bob (UBOB): why?"]
+
+
+async def test_a_failing_summary_call_ends_in_a_clear_message_in_the_thread(start_bot, fake_slack, fake_openai):
+    from tests.fakes.openai import server_error
+
+    fake_openai.script(*[server_error(503)] * 30)  # every concurrent summary call fails all its attempts
+    async with start_bot(SPEC, llm_attempts=3):
+        root = long_thread(fake_slack)
+        await fake_slack.mention("C1", "UALICE", "summary please", thread_ts=root["ts"])
+        done = await fake_slack.wait_for(lambda: [m["text"] for m in fake_slack.bot_replies("C1", root["ts"])
+                                                  if ":warning:" in m["text"]])
+    assert "The model endpoint failed (HTTP 503)" in done[0]
