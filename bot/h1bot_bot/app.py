@@ -2,6 +2,10 @@
 
 `BotRuntime` is an async context manager (tests start bots in-process with it); `run_bot` runs one until a stop
 event is set, then shuts down gracefully: no new events, in-flight replies finished (bounded), exit code 0.
+
+Configuration: the spec (its SlackBot in the cluster, or `--spec FILE`) plus the overrides made from Slack
+(status.runtime, or the state file next to FILE), held by `RuntimeConfig`; in a cluster the bot watches its SlackBot
+and applies spec changes live. The ChatOps commands (chatops.py) are registered on the router.
 """
 
 import asyncio
@@ -18,16 +22,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_bot.adapters.health import HealthServer
-from h1bot_bot.adapters.kube import SlackBotResource
+from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch
 from h1bot_bot.adapters.llm import LLMClient
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.slack_app import SlackBotApp
+from h1bot_bot.adapters.state_file import StateFile
+from h1bot_bot.chatops import ChatOps
 from h1bot_bot.config import DEFAULT_OPENAI_BASE_URL, Settings
 from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.effective import BotConfig, ConfigHolder
 from h1bot_bot.metrics import Metrics
 from h1bot_bot.pipeline import ReplyPipeline
+from h1bot_bot.runtime_config import FileStore, RuntimeConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +52,19 @@ class StartupError(RuntimeError):
     """The bot cannot start; the message says what to fix."""
 
 
-def load_manifest(path: str) -> BotConfig:
+def read_manifest(path: str) -> dict:
     try:
         manifest = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise StartupError(f"cannot read the SlackBot manifest {path}: {exc}") from None
     if not isinstance(manifest, dict):
         raise StartupError(f"{path} is not a SlackBot manifest (expected a YAML mapping)")
+    return manifest
+
+
+def load_manifest(path: str) -> BotConfig:
+    """The spec of a manifest file, without the overrides of its state file."""
+    manifest = read_manifest(path)
     try:
         return BotConfig(SlackBotSpec.from_manifest(manifest), source=f"file:{path}")
     except ConfigError as exc:
@@ -59,14 +72,18 @@ def load_manifest(path: str) -> BotConfig:
 
 
 class BotRuntime:
-    """One running bot. `router` is the command registry (empty by default)."""
+    """One running bot. `router` is the command registry; the ChatOps commands are registered on it at start."""
 
     def __init__(self, settings: Settings, router: CommandRouter | None = None):
         self.settings = settings
         self.router = router or CommandRouter()
         self.metrics = Metrics()
-        self.resource = SlackBotResource(settings.name, settings.namespace) if not settings.spec_path else None
+        self.resource = (SlackBotResource(settings.name, settings.namespace, timeout=settings.kube_timeout)
+                         if not settings.spec_path else None)
         self.config: ConfigHolder | None = None
+        self.runtime_config: RuntimeConfig | None = None
+        self.watch: SlackBotWatch | None = None
+        self._version: str | None = None  # the SlackBot's resourceVersion read at start (the watch goes on from it)
         self.identity: BotIdentity | None = None
         self.slack_app: SlackBotApp | None = None
         self.pipeline: ReplyPipeline | None = None
@@ -79,21 +96,30 @@ class BotRuntime:
     def http_port(self) -> int:
         return self.health.port if self.health else self.settings.http_port
 
-    async def _load_config(self) -> BotConfig:
-        if self.settings.spec_path:
-            return load_manifest(self.settings.spec_path)
+    async def _load_config(self) -> RuntimeConfig:
+        """The spec and the stored overrides, from the manifest file and its state file or from the cluster."""
+        s = self.settings
+        if s.spec_path:
+            manifest = read_manifest(s.spec_path)
+            state = StateFile.beside(s.spec_path)
+            loaded = await asyncio.to_thread(state.load)  # a bad state file is moved aside and logged, never fatal
+            spec, runtime, store = manifest.get("spec") or {}, loaded.runtime, FileStore(state)
+            source, where = f"file:{s.spec_path}", f"SlackBot in {s.spec_path}"
+        else:
+            try:
+                obj = await self.resource.read()
+            except Exception as exc:
+                status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+                why = f"({status}) {reason}" if status and reason else str(exc)
+                raise StartupError(f"cannot read SlackBot {s.namespace}/{s.name} from the cluster: {why}") from None
+            self._version = obj["metadata"].get("resourceVersion")
+            spec, runtime = obj.get("spec") or {}, (obj.get("status") or {}).get("runtime") or {}
+            source, store, where = f"cluster:{s.namespace}/{s.name}", self.resource, f"SlackBot {s.namespace}/{s.name}"
         try:
-            obj = await self.resource.read()
-        except Exception as exc:
-            status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
-            why = f"({status}) {reason}" if status and reason else str(exc)
-            raise StartupError(f"cannot read SlackBot {self.settings.namespace}/{self.settings.name} from the "
-                               f"cluster: {why}") from None
-        try:
-            return BotConfig(SlackBotSpec.from_manifest(obj), source=f"cluster:{self.resource.namespace}/"
-                                                                        f"{self.resource.name}")
+            return RuntimeConfig(spec, runtime, source=source, store=store, backoff=s.persist_backoff,
+                                 backoff_max=s.persist_backoff_max)
         except ConfigError as exc:
-            raise StartupError(f"invalid SlackBot {self.settings.namespace}/{self.settings.name}: {exc}") from None
+            raise StartupError(f"invalid {where}: {exc}") from None
 
     async def _identify(self, client: AsyncWebClient) -> BotIdentity:
         try:
@@ -107,8 +133,9 @@ class BotRuntime:
 
     async def start(self) -> "BotRuntime":
         s = self.settings
-        config = await self._load_config()
-        self.config = ConfigHolder(config)
+        self.runtime_config = runtime_config = await self._load_config()
+        self.config = runtime_config.holder
+        config = runtime_config.current
         spec = config.spec
         self._session = aiohttp.ClientSession()
         client = AsyncWebClient(token=s.slack_bot_token, base_url=s.slack_api_url, session=self._session)
@@ -120,6 +147,8 @@ class BotRuntime:
                               backoff_max=s.llm_backoff_max)
         self.pipeline = ReplyPipeline(self.config, SlackGateway(client, s.user_cache_ttl), self._llm, self.identity,
                                       self.metrics, router=self.router, update_interval=s.update_interval)
+        ChatOps(runtime_config, self.pipeline).register(self.router)
+        runtime_config.count_tokens = self._count_prompt_tokens
         try:  # load the tokenizer now: a bot that cannot count tokens must not start half-broken
             self.pipeline.count_tokens(spec.model.name)({"role": "user", "content": "warm up"})
         except Exception as exc:
@@ -138,9 +167,17 @@ class BotRuntime:
         self.metrics.connected.set(1)
         log.info("connected to Slack as %s in team %s; config from %s; model %s at %s", self.identity.user_id,
                  self.identity.team_id, config.source, spec.model.name, base_url)
+        await runtime_config.begin(self.pipeline.slack.post)
         if self.resource is not None:
             await self.resource.record_identity(self.identity.user_id, self.identity.team_id, self._team)
+            self.watch = SlackBotWatch(self.resource, runtime_config.on_object, asyncio.get_running_loop(),
+                                       since=self._version, timeout_seconds=s.watch_timeout,
+                                       backoff=s.watch_backoff, backoff_max=s.watch_backoff_max).start()
         return self
+
+    def _count_prompt_tokens(self, text: str) -> int:
+        """Tokens of a system prompt with the current model's tokenizer (to check a persona leaves room)."""
+        return self.pipeline.counter(self.config.current.spec.model.name).count_text(text)
 
     async def _ready(self) -> bool:
         connected = self.slack_app is not None and await self.slack_app.is_connected()
@@ -155,6 +192,10 @@ class BotRuntime:
             self.metrics.connected.set(0)
             timeout = self.settings.drain_timeout if drain_timeout is None else drain_timeout
             cancelled = await self.slack_app.drain(timeout)
+        if self.watch is not None:
+            await self.watch.stop()
+        if self.runtime_config is not None:
+            await self.runtime_config.close()
         if self._llm is not None:
             await self._llm.close()
         if self._session is not None:

@@ -38,6 +38,13 @@ class Settings:
     socket_ping_interval: float = 10.0
     dedupe_size: int = 10_000
     user_cache_ttl: float = 3600.0
+    # The SlackBot in the cluster: request timeout, watch length, and backoff of retried status writes and watches.
+    kube_timeout: float = 10.0
+    watch_timeout: int = 300
+    watch_backoff: float = 0.5
+    watch_backoff_max: float = 30.0
+    persist_backoff: float = 1.0
+    persist_backoff_max: float = 60.0
 
     def __repr__(self) -> str:  # never print a token or key
         return (f"Settings(spec_path={self.spec_path!r}, name={self.name!r}, namespace={self.namespace!r}, "

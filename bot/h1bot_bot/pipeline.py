@@ -13,16 +13,18 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from h1bot_api.spec import ConfigError
+from h1bot_api.status import now_iso
 from h1bot_bot.adapters.llm import LLMClient, LLMError, request_params
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.streaming import ReplyStream
-from h1bot_bot.core.commands import CommandRequest, CommandRouter
+from h1bot_bot.core.commands import CommandRequest, CommandRouter, command_name
 from h1bot_bot.core.conversation import BotIdentity, ChatMessage, authors_to_resolve, build_chat, strip_bot_mention
 from h1bot_bot.core.effective import REFUSAL, ChannelConfig, ConfigHolder, channel_allowed
 from h1bot_bot.core.formatting import split_message, to_mrkdwn
-from h1bot_bot.core.history import CountTokens, PreparedHistory, trim_oldest
+from h1bot_bot.core.history import CountTokens, PreparedHistory
 from h1bot_bot.core.tokens import TokenCounter
 from h1bot_bot.metrics import Metrics
+from h1bot_bot.summarization import Summarization
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +33,8 @@ EMPTY_QUESTION = ("Hi! Mention me with a question and I'll answer in this thread
 INTERNAL_ERROR = "Sorry, something went wrong on my side while answering. Please try again."
 INTERRUPTED = "I was restarted before I could finish this answer. Please ask again."
 
-# (chat, channel config, per-message token counter) → the chat to send and a note for the reply.
-HistoryStrategy = Callable[[list[ChatMessage], ChannelConfig, CountTokens], Awaitable[PreparedHistory]]
-
-
-async def trim_to_threshold(chat: list[ChatMessage], channel: ChannelConfig, count: CountTokens) -> PreparedHistory:
-    """The interim strategy: the history (system prompt excluded) cut oldest-first to the threshold."""
-    system_cost = count(chat[0]) if chat and chat[0]["role"] == "system" else 0
-    return trim_oldest(chat, max(1, channel.limits.threshold_tokens - system_cost), count)
-
-
-def token_counter(model: str) -> CountTokens:
-    """Per-message token counts with the model's real tokenizer (raises EncodingUnavailable when it cannot load)."""
-    return TokenCounter(model).count_message
+# (chat, channel config, per-message token counter, thread ts) → the chat to send and a note for the reply.
+HistoryStrategy = Callable[[list[ChatMessage], ChannelConfig, CountTokens, str], Awaitable[PreparedHistory]]
 
 
 def _ts_key(ts: str) -> tuple[int, int]:
@@ -69,8 +60,7 @@ class Incoming:
 class ReplyPipeline:
     def __init__(self, config: ConfigHolder, slack: SlackGateway, llm: LLMClient, identity: BotIdentity,
                  metrics: Metrics, router: CommandRouter | None = None, update_interval: float = 1.0,
-                 history: HistoryStrategy = trim_to_threshold,
-                 counter: Callable[[str], CountTokens] = token_counter):
+                 history: HistoryStrategy | None = None):
         self.config = config
         self.slack = slack
         self.llm = llm
@@ -78,14 +68,19 @@ class ReplyPipeline:
         self.metrics = metrics
         self.router = router or CommandRouter()
         self.update_interval = update_interval
-        self.history = history
-        self._counter_factory = counter
-        self._counters: dict[str, CountTokens] = {}
+        self.last_error: str | None = None  # the latest failure, for the `debug` command
+        self._counters: dict[str, TokenCounter] = {}
+        self.summarization = Summarization(llm, metrics, self.counter)
+        self.history = history or self.summarization.prepare
+
+    def counter(self, model: str) -> TokenCounter:
+        """The model's real tokenizer, loaded once (raises EncodingUnavailable when it cannot load)."""
+        if model not in self._counters:
+            self._counters[model] = TokenCounter(model)
+        return self._counters[model]
 
     def count_tokens(self, model: str) -> CountTokens:
-        if model not in self._counters:
-            self._counters[model] = self._counter_factory(model)
-        return self._counters[model]
+        return self.counter(model).count_message
 
     async def post(self, incoming: Incoming, markdown: str) -> None:
         for part in split_message(to_mrkdwn(markdown)):
@@ -101,7 +96,7 @@ class ReplyPipeline:
         question = strip_bot_mention(incoming.text, self.identity.user_id)
         command = self.router.match(question)
         if command is not None:
-            return await self._run_command(incoming, *command, question)
+            return await self._run_command(incoming, command, question)
         if not question and not incoming.event.get("files"):
             await self.post(incoming, EMPTY_QUESTION)
             return "empty"
@@ -109,17 +104,27 @@ class ReplyPipeline:
             channel = config.for_channel(incoming.channel)
         except ConfigError as exc:
             self.metrics.errors.labels(kind="config").inc()
+            self.last_error = f"{now_iso()} configuration: {exc}"
             await self.post(incoming, f":warning: I can't answer: my configuration is invalid: {exc}")
             return "config_error"
-        return await self.answer(incoming, channel)
+        outcome = await self.answer(incoming, channel)
+        if outcome.startswith("error:"):
+            self.last_error = f"{now_iso()} answer in {incoming.channel}: {outcome}"  # for the `debug` command
+        return outcome
 
-    async def _run_command(self, incoming: Incoming, name: str, args: str, text: str) -> str:
-        request = CommandRequest(name=name, args=args, text=text, user=incoming.user, channel=incoming.channel,
-                                 thread_ts=incoming.thread_ts, services=self)
-        reply = await self.router.handler(name)(request)
-        if reply:
-            await self.post(incoming, reply)
-        return f"command:{name}"
+    async def _run_command(self, incoming: Incoming, command: Any, text: str) -> str:
+        """Run a command (core/commands.py); its reply goes to the thread as mrkdwn, Markdown or Block Kit."""
+        request = CommandRequest(command=command, text=text, user=incoming.user, channel=incoming.channel,
+                                 thread_ts=incoming.thread_ts, incoming=incoming)
+        reply = await self.router.handler(command)(request)
+        if reply is not None and reply.blocks:
+            await self.slack.post_blocks(incoming.channel, incoming.thread_ts, reply.text, reply.blocks)
+        elif reply is not None and reply.markdown:
+            await self.post(incoming, reply.text)
+        elif reply is not None:
+            for part in split_message(reply.text):
+                await self.slack.post(incoming.channel, incoming.thread_ts, part)
+        return f"command:{command_name(command)}"
 
     async def thread_chat(self, incoming: Incoming, channel: ChannelConfig) -> list[ChatMessage]:
         """The chat the model sees for `incoming`: the thread up to and including the question."""
@@ -137,9 +142,9 @@ class ReplyPipeline:
         try:
             chat = await self.thread_chat(incoming, channel)
             count = self.count_tokens(channel.model)
-            prepared = await self.history(chat, channel, count)
-            if prepared.dropped:
-                self.metrics.history_trimmed.inc()
+            prepared = await self.history(chat, channel, count, incoming.thread_ts)
+            if prepared.condensed:
+                self.metrics.history_condensed.inc()
             params = request_params(channel.model, channel.limits.info, prepared.messages,
                                     channel.limits.max_output_tokens, channel.temperature)
             completion = await self.llm.stream(params, stream.append)

@@ -5,12 +5,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from h1bot_api.spec import AccessSpec, ChannelAccess
+from h1bot_bot.core.command_parser import Help
 from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.conversation import BotIdentity, authors_to_resolve, build_chat, strip_bot_mention, unslack
 from h1bot_bot.core.effective import channel_allowed
 from h1bot_bot.core.events import SeenEvents, classify, thread_root
 from h1bot_bot.core.formatting import split_message, to_mrkdwn
-from h1bot_bot.core.history import trim_oldest
 
 BOT = BotIdentity(user_id="UBOT", bot_id="BBOT", team_id="T1")
 
@@ -100,32 +100,18 @@ def test_channel_access_rules():
     assert channel_allowed(AccessSpec(), "C3", direct=False)
 
 
-def test_command_router_matches_the_first_word_only():
+def test_command_router_claims_whole_commands_only():
     router = CommandRouter()
 
     async def help_command(request):
-        return "help"
+        return None
 
-    router.register("help", help_command)
-    assert router.match("HELP me") == ("help", "me")
+    router.register(Help, help_command)
+    assert router.match("HELP") == Help()
+    assert router.match("help me write a poem") is None  # a command word inside a sentence is a question
     assert router.match("can you help?") is None
+    assert router.match("config") is None  # no handler for it: the LLM gets it
     assert CommandRouter().match("help") is None
-
-
-def test_history_keeps_newest_messages_within_budget():
-    chat = [{"role": "system", "content": "sys"}] + [{"role": "user", "content": f"m{i} a b c"} for i in range(10)]
-    result = trim_oldest(chat, max_tokens=15, count=words)
-    assert [m["content"] for m in result.messages] == ["sys", "m7 a b c", "m8 a b c", "m9 a b c"]
-    assert result.dropped == 7 and "7 older ones left out" in result.note
-    untouched = trim_oldest(chat, max_tokens=1000, count=words)
-    assert untouched.messages == chat and untouched.note == "" and untouched.dropped == 0
-
-
-def test_a_single_message_over_budget_is_truncated_not_dropped():
-    chat = [{"role": "system", "content": "sys"}, {"role": "user", "content": "word " * 500}]
-    result = trim_oldest(chat, max_tokens=50, count=words)
-    assert len(result.messages) == 2 and words(result.messages[1]) <= 50
-    assert result.messages[1]["content"].startswith("word word") and "only its beginning" in result.note
 
 
 def test_markdown_becomes_mrkdwn():

@@ -118,6 +118,11 @@ class LLMClient:
     async def close(self) -> None:
         await self._client.close()
 
+    async def list_models(self, request_timeout: float = 10.0) -> list[str]:
+        """The model ids the endpoint serves (`GET /models`). Raises the openai client's errors."""
+        page = await self._client.models.list(timeout=request_timeout)
+        return [model.id async for model in page]
+
     def _delay(self, exc: Exception, attempt: int) -> float:
         hinted = _retry_after(exc)
         exponential = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)

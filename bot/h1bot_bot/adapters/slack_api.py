@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 
+FALLBACK_TEXT = 3000  # the fallback text of a Block Kit message, cut (the blocks carry it all)
 REPLIES_PAGE_SIZE = 1000  # Slack's maximum page; it may return fewer, and the cursor covers the rest
 
 
@@ -91,6 +92,12 @@ class SlackGateway:
     async def post(self, channel: str, thread_ts: str, text: str) -> str:
         response = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text,
                                                       unfurl_links=False, unfurl_media=False)
+        return response["ts"]
+
+    async def post_blocks(self, channel: str, thread_ts: str, text: str, blocks: list[dict[str, Any]]) -> str:
+        """A Block Kit message; `text` is what notifications and clients without blocks show."""
+        response = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text[:FALLBACK_TEXT],
+                                                      blocks=blocks, unfurl_links=False, unfurl_media=False)
         return response["ts"]
 
     async def update(self, channel: str, ts: str, text: str) -> None:

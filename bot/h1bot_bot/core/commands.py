@@ -1,44 +1,80 @@
 """The command seam: text addressed to the bot is offered to a router first; what no command claims goes to the LLM.
 
-The registry is empty in this issue; the runtime-config and summarization issues register `help`, `config`,
-`models`, `summarize`, … here. A command is matched on the first word of the text (case-insensitive); how a
-command parses the rest is its own business.
+Matching is `command_parser.parse_command`: a command is recognised only when the whole text follows its grammar
+("help" is a command, "can you help me with config maps?" is a question for the LLM). Handlers are registered per
+command type; a parsed command with no handler, or a `ParseError` when no ParseError handler is registered, is a
+question too, so a router with nothing registered sends everything to the LLM.
 """
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from h1bot_bot.core.command_parser import (
+    Command,
+    Debug,
+    Help,
+    ListModels,
+    ParseError,
+    ResetConfig,
+    SetConfig,
+    ShowConfig,
+    Summarize,
+    SwitchModel,
+    parse_command,
+)
+
+Parsed = Command | ParseError
+
+# For logs and metrics: the outcome of a handled event is "command:<name>".
+COMMAND_NAMES: dict[type, str] = {
+    Help: "help", ShowConfig: "config", SetConfig: "config-set", ResetConfig: "config-reset", ListModels: "models",
+    SwitchModel: "model", Debug: "debug", Summarize: "summarize", ParseError: "malformed",
+}
+
+
+def command_name(command: Parsed) -> str:
+    return COMMAND_NAMES.get(type(command), type(command).__name__.lower())
+
 
 @dataclass(frozen=True)
 class CommandRequest:
-    """What a command handler gets: the words after the command, who asked, where, and the app's services."""
+    """What a command handler gets: the parsed command, who asked, where, and the message it came in."""
 
-    name: str
-    args: str
+    command: Parsed
     text: str
     user: str
     channel: str
     thread_ts: str
-    services: Any = None
+    incoming: Any = None  # pipeline.Incoming
 
 
-# A handler returns the reply text (Markdown) or None when it replied on its own.
-CommandHandler = Callable[[CommandRequest], Awaitable[str | None]]
+@dataclass(frozen=True)
+class Reply:
+    """A command's answer in the thread: Slack mrkdwn `text` (Markdown when `markdown`), with Block Kit `blocks`
+    (then `text` is the notification/fallback text)."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    markdown: bool = False
+
+
+# A handler returns its reply, or None when it replied on its own.
+CommandHandler = Callable[[CommandRequest], Awaitable[Reply | None]]
 
 
 @dataclass
 class CommandRouter:
-    commands: dict[str, CommandHandler] = field(default_factory=dict)
+    handlers: dict[type, CommandHandler] = field(default_factory=dict)
 
-    def register(self, name: str, handler: CommandHandler) -> None:
-        self.commands[name.lower()] = handler
+    def register(self, kind: type, handler: CommandHandler) -> None:
+        """Handle commands of type `kind` (a command_parser class, or ParseError for malformed commands)."""
+        self.handlers[kind] = handler
 
-    def match(self, text: str) -> tuple[str, str] | None:
-        """(command name, rest of the text) when the text starts with a registered command word."""
-        word, _, rest = text.strip().partition(" ")
-        name = word.lower()
-        return (name, rest.strip()) if name in self.commands else None
+    def match(self, text: str) -> Parsed | None:
+        """The command `text` is when a handler is registered for it; None when it goes to the LLM."""
+        parsed = parse_command(text)
+        return parsed if parsed is not None and type(parsed) in self.handlers else None
 
-    def handler(self, name: str) -> CommandHandler:
-        return self.commands[name]
+    def handler(self, command: Parsed) -> CommandHandler:
+        return self.handlers[type(command)]

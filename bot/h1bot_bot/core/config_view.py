@@ -213,6 +213,11 @@ NOT_PERSISTED = (":warning: Applied now, but not saved yet (the cluster cannot b
                  "it is lost only if I restart before then.")
 
 
+def saved_text(where: str) -> str:
+    """Told in a thread whose change could not be saved at first, once it is."""
+    return f":floppy_disk: Saved now: the change above is recorded in {escape(where)}."
+
+
 def help_text() -> str:
     settings = ", ".join(f"`{key}`" for key in RUNTIME_KEYS)
     return "\n".join([

@@ -6,7 +6,7 @@ replaces the whole `BotConfig` and never tears a request in half.
 
 from dataclasses import dataclass, field
 
-from h1bot_api.spec import AccessSpec, ConfigError, Limits, SlackBotSpec, resolve_limits
+from h1bot_api.spec import AccessSpec, ConfigError, Limits, SlackBotSpec, SummarizationSpec, resolve_limits
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class ChannelConfig:
     system_prompt: str
     temperature: float
     limits: Limits
+    summarization: SummarizationSpec
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class BotConfig:
             where = f" (spec.persona.channels[{channel}].model)" if model_spec is not spec.model else ""
             raise ConfigError(f"{exc}{where}") from None
         result = ChannelConfig(model=model_spec.name, system_prompt=system_prompt,
-                               temperature=model_spec.temperature, limits=limits)
+                               temperature=model_spec.temperature, limits=limits,
+                               summarization=spec.summarization)
         self._per_channel[channel] = result
         return result
 

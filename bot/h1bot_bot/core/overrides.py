@@ -3,8 +3,9 @@
 Pure: every function takes the spec as the raw dict (the manifest's `spec`), the runtime as the raw
 `status.runtime` dict, and the clock and the actor as arguments; none mutates its inputs.
 
-status.runtime layout (crds/): `overrides.<key> = {value, specValue, previous, by, at}` for the keys of
-RUNTIME_KEYS, and `lastChange`. A field whose value would be null is left out (a JSON merge patch cannot write
+status.runtime layout (crds/): `overrides.<key> = {value, specValue, previous, by, at, channel, threadTs}` for the
+keys of RUNTIME_KEYS (channel/threadTs: the Slack thread it was made in, told when the spec later wins), and
+`lastChange`. A field whose value would be null is left out (a JSON merge patch cannot write
 null), so an absent `specValue` means the spec had no value for that field (e.g. no thresholdTokens).
 
 GitOps-safe rule (`reconcile_with_spec`): an override is dropped, and reported, when the spec's value for its field
@@ -218,12 +219,14 @@ def _runtime_with(runtime: Mapping[str, Any] | None, overrides: Mapping[str, Jso
 
 def apply_change(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, key: str, raw_value: str, *,
                  actor: str, now: str, available_models: Collection[str] | None = None,
-                 count_tokens: CountTokens | None = None) -> tuple[JsonDict, Change]:
+                 count_tokens: CountTokens | None = None, channel: str | None = None,
+                 thread_ts: str | None = None) -> tuple[JsonDict, Change]:
     """`key` set to `raw_value` (as typed) by `actor` at `now` (ISO 8601): the new runtime and the Change.
 
     Validated as the CRD would validate the spec with the value in it, plus the model table; a model must be in
-    allowedModels and, when `available_models` (from /v1/models) is given, served. Raises NotAdmin or
-    ChangeRejected with a one-line reason; the runtime is then unchanged.
+    allowedModels and, when `available_models` (from /v1/models) is given, served. `channel`/`thread_ts` (where
+    it was asked) are recorded with the override. Raises NotAdmin or ChangeRejected with a one-line reason; the
+    runtime is then unchanged.
     """
     if key not in RUNTIME_KEYS:
         raise ChangeRejected(f"{key!r} cannot be changed from Slack: settings are {', '.join(RUNTIME_KEYS)}")
@@ -254,7 +257,8 @@ def apply_change(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None
     else:
         outcome = "set"
         candidate[key] = {name: item for name, item in {"value": value, "specValue": from_spec,
-                                                         "previous": previous, "by": actor, "at": now}.items()
+                                                         "previous": previous, "by": actor, "at": now,
+                                                         "channel": channel, "threadTs": thread_ts}.items()
                           if item is not None}
     ordered = {k: candidate[k] for k in RUNTIME_KEYS if k in candidate}
     new_runtime = _runtime_with(runtime, ordered, _audit("set", key, value, previous, actor, now))

@@ -1,0 +1,162 @@
+"""The ChatOps commands: help, config, config set/reset, model, models, debug, summarize.
+
+Parsing is core/command_parser's (deterministic, never the LLM); replies are core/config_view's; changes go through
+RuntimeConfig (validated, audited, stored). Anyone may read; only spec.access.admins change anything.
+"""
+
+import logging
+import time
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from h1bot_api.models import is_chat_model
+from h1bot_api.spec import ConfigError
+from h1bot_bot.adapters.llm import LLMError
+from h1bot_bot.core.command_parser import (
+    Debug,
+    Help,
+    ListModels,
+    ParseError,
+    ResetConfig,
+    SetConfig,
+    ShowConfig,
+    Summarize,
+    SwitchModel,
+)
+from h1bot_bot.core.commands import CommandRequest, CommandRouter, Reply
+from h1bot_bot.core.config_view import debug_text, escape, help_text, models_text, redact, refusal_text, render_config
+from h1bot_bot.core.effective import ChannelConfig
+from h1bot_bot.core.overrides import ChangeRejected, is_admin
+from h1bot_bot.runtime_config import RuntimeConfig
+from h1bot_bot.summarization import describe_history_plan, summarize_thread
+
+if TYPE_CHECKING:
+    from h1bot_bot.pipeline import ReplyPipeline
+
+log = logging.getLogger(__name__)
+
+MODELS_TIMEOUT = 10.0
+
+
+def bot_version() -> str:
+    try:
+        return metadata.version("h1bot")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class ChatOps:
+    def __init__(self, config: RuntimeConfig, pipeline: "ReplyPipeline", version: str | None = None):
+        self.config = config
+        self.pipeline = pipeline
+        self.version = version or bot_version()
+        self.started = time.monotonic()
+
+    def register(self, router: CommandRouter) -> CommandRouter:
+        for kind, handler in ((Help, self.help), (ShowConfig, self.show_config), (SetConfig, self.set_config),
+                              (ResetConfig, self.reset_config), (SwitchModel, self.switch_model),
+                              (ListModels, self.list_models), (Debug, self.debug), (Summarize, self.summarize),
+                              (ParseError, self.malformed)):
+            router.register(kind, handler)
+        return router
+
+    # ---- reading -------------------------------------------------------------------------------------------------
+    async def help(self, request: CommandRequest) -> Reply:
+        return Reply(help_text())
+
+    async def malformed(self, request: CommandRequest) -> Reply:
+        return Reply(refusal_text(request.command))
+
+    async def show_config(self, request: CommandRequest) -> Reply:
+        rendered = render_config(self.config.spec, self.config.runtime)
+        return Reply(rendered.text, rendered.blocks)
+
+    async def list_models(self, request: CommandRequest) -> Reply:
+        spec = self.config.current.spec
+        try:
+            ids, error = await self.pipeline.llm.list_models(MODELS_TIMEOUT), None
+        except Exception as exc:
+            ids, error = None, _failure(exc)
+            log.warning("could not list the endpoint's models: %s", error, extra={"channel": request.channel})
+        return Reply(models_text(ids, self._model_in(request.channel), spec.model.allowed_models, error))
+
+    async def debug(self, request: CommandRequest) -> Reply:
+        config = self.config.current
+        errors = [e for e in (self.pipeline.last_error, self.config.last_error) if e]
+        try:
+            channel = config.for_channel(request.channel)
+        except ConfigError as exc:
+            return Reply(f":warning: My configuration cannot work here: {escape(str(exc))}")
+        chat = await self.pipeline.thread_chat(request.incoming, channel)
+        count = self.pipeline.count_tokens(channel.model)
+        tokens = sum(count(message) for message in chat if message["role"] != "system")
+        plan = await describe_history_plan(self.pipeline, request.incoming, channel)
+        return Reply(debug_text(version=self.version, uptime_seconds=time.monotonic() - self.started,
+                                model=channel.model, thread_tokens=tokens,
+                                threshold_tokens=channel.limits.threshold_tokens, summarization=plan,
+                                last_error=max(errors) if errors else None, source=config.source))
+
+    async def summarize(self, request: CommandRequest) -> Reply:
+        channel = self._channel(request.channel)
+        if isinstance(channel, Reply):
+            return channel
+        try:
+            return Reply(await summarize_thread(self.pipeline, request.incoming, channel), markdown=True)
+        except LLMError as exc:
+            self.pipeline.metrics.errors.labels(kind=exc.kind).inc()
+            return Reply(f":warning: I could not summarize this thread: {escape(exc.user_message)}")
+
+    # ---- changing ------------------------------------------------------------------------------------------------
+    async def set_config(self, request: CommandRequest) -> Reply:
+        return await self._change(request, request.command.key, request.command.value)
+
+    async def switch_model(self, request: CommandRequest) -> Reply:
+        return await self._change(request, "model", request.command.name)
+
+    async def reset_config(self, request: CommandRequest) -> Reply:
+        try:
+            return Reply(await self.config.reset(request.command.key, actor=request.user, channel=request.channel,
+                                                 thread_ts=request.thread_ts))
+        except ChangeRejected as error:
+            return self._refused(request, error)
+
+    async def _change(self, request: CommandRequest, key: str, value: str) -> Reply:
+        served = None
+        if key == "model" and is_admin(self.config.current.spec, request.user):
+            served = await self._served_models()
+        try:
+            return Reply(await self.config.set(key, value, actor=request.user, channel=request.channel,
+                                               thread_ts=request.thread_ts, available_models=served))
+        except ChangeRejected as error:
+            return self._refused(request, error)
+
+    def _refused(self, request: CommandRequest, error: ChangeRejected) -> Reply:
+        log.info("configuration change refused: %s", error,
+                 extra={"user": request.user, "channel": request.channel, "thread_ts": request.thread_ts})
+        return Reply(refusal_text(error))
+
+    async def _served_models(self) -> list[str] | None:
+        """The endpoint's chat models, to refuse a model it does not serve; None when it cannot say."""
+        try:
+            return [m for m in await self.pipeline.llm.list_models(MODELS_TIMEOUT) if is_chat_model(m)] or None
+        except Exception as exc:
+            log.info("could not list the endpoint's models (the switch is not checked against them): %s",
+                     _failure(exc))
+            return None
+
+    # ---- helpers -------------------------------------------------------------------------------------------------
+    def _channel(self, channel: str) -> ChannelConfig | Reply:
+        try:
+            return self.config.current.for_channel(channel)
+        except ConfigError as exc:
+            return Reply(f":warning: My configuration cannot work here: {escape(str(exc))}")
+
+    def _model_in(self, channel: str) -> str:
+        try:
+            return self.config.current.for_channel(channel).model
+        except ConfigError:
+            return self.config.current.spec.model.name
+
+
+def _failure(exc: Exception) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")[:300]
