@@ -131,6 +131,10 @@ class BotRuntime:
         self._team = auth.get("team") or ""
         return BotIdentity(user_id=auth["user_id"], bot_id=auth.get("bot_id") or "", team_id=auth.get("team_id", ""))
 
+    def _endpoint(self) -> str:
+        """The model endpoint of the current config: spec.model.baseURL (live), else OPENAI_BASE_URL."""
+        return self.config.current.spec.model.base_url or self.settings.openai_base_url or DEFAULT_OPENAI_BASE_URL
+
     async def start(self) -> "BotRuntime":
         s = self.settings
         self.runtime_config = runtime_config = await self._load_config()
@@ -141,8 +145,8 @@ class BotRuntime:
         client = AsyncWebClient(token=s.slack_bot_token, base_url=s.slack_api_url, session=self._session)
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         self.identity = await self._identify(client)
-        base_url = spec.model.base_url or s.openai_base_url or DEFAULT_OPENAI_BASE_URL
-        self._llm = LLMClient(api_key=s.openai_api_key, base_url=base_url, organization=s.openai_org_id,
+        base_url = self._endpoint()
+        self._llm = LLMClient(api_key=s.openai_api_key, base_url=self._endpoint, organization=s.openai_org_id,
                               timeout=s.llm_timeout, attempts=s.llm_attempts, backoff=s.llm_backoff,
                               backoff_max=s.llm_backoff_max)
         self.pipeline = ReplyPipeline(self.config, SlackGateway(client, s.user_cache_ttl), self._llm, self.identity,

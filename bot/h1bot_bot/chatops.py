@@ -28,7 +28,7 @@ from h1bot_bot.core.config_view import debug_text, escape, help_text, models_tex
 from h1bot_bot.core.effective import ChannelConfig
 from h1bot_bot.core.overrides import ChangeRejected, is_admin
 from h1bot_bot.runtime_config import RuntimeConfig
-from h1bot_bot.summarization import describe_history_plan, summarize_thread
+from h1bot_bot.summarization import summarize_thread
 
 if TYPE_CHECKING:
     from h1bot_bot.pipeline import ReplyPipeline
@@ -90,11 +90,12 @@ class ChatOps:
         chat = await self.pipeline.thread_chat(request.incoming, channel)
         count = self.pipeline.count_tokens(channel.model)
         tokens = sum(count(message) for message in chat if message["role"] != "system")
-        plan = await describe_history_plan(self.pipeline, request.incoming, channel)
+        plan = await self.pipeline.summarization.plan(chat, channel)
         return Reply(debug_text(version=self.version, uptime_seconds=time.monotonic() - self.started,
                                 model=channel.model, thread_tokens=tokens,
                                 threshold_tokens=channel.limits.threshold_tokens, summarization=plan,
-                                last_error=max(errors) if errors else None, source=config.source))
+                                last_error=max(errors) if errors else None,  # ISO time first: the latest
+                                source=config.source))
 
     async def summarize(self, request: CommandRequest) -> Reply:
         channel = self._channel(request.channel)

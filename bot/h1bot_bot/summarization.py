@@ -147,8 +147,3 @@ async def summarize_thread(pipeline: "ReplyPipeline", incoming: "Incoming", chan
     chat = await pipeline.thread_chat(incoming, channel)
     return await pipeline.summarization.summarize_chat(chat, channel, incoming.thread_ts)
 
-
-async def describe_history_plan(pipeline: "ReplyPipeline", incoming: "Incoming", channel: ChannelConfig) -> str:
-    """For the `debug` command: the thread's token count and how it would be summarized."""
-    chat = await pipeline.thread_chat(incoming, channel)
-    return await pipeline.summarization.plan(chat, channel)

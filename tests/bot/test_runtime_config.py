@@ -206,3 +206,17 @@ async def test_an_invalid_spec_change_is_reported_and_the_bot_keeps_working(kube
         await eventually(lambda: bot.config.current.spec.model.temperature == 0.5)
         assert (await question(fake_slack, fake_openai, USER, "hot or not?"))["temperature"] == 0.5
     assert len(events(kube, "InvalidSpec")) == 1
+
+
+async def test_a_new_model_endpoint_in_the_spec_is_used_without_a_restart(kube, fake_slack, fake_openai):
+    from tests.fakes.openai import FakeOpenAI
+
+    async with FakeOpenAI() as other_endpoint, cluster_bot(fake_slack, fake_openai) as bot:
+        patch_spec(kube, {"model": {"baseURL": other_endpoint.base_url}})
+        await eventually(lambda: bot.config.current.spec.model.base_url == other_endpoint.base_url)
+        message, _ = await fake_slack.mention("C1", USER, "which endpoint answers?")
+        await fake_slack.wait_for(lambda: any(m["text"].startswith("Answer to")
+                                              for m in fake_slack.bot_replies("C1", message["ts"])), timeout=8)
+    assert [r.messages[-1]["content"] for r in other_endpoint.chat_requests] == [
+        "Bob (UBOB): which endpoint answers?"]
+    assert fake_openai.chat_requests == []

@@ -103,20 +103,39 @@ def _retry_after(exc: Exception) -> float | None:
 
 
 class LLMClient:
-    """Streams chat completions from one OpenAI-compatible endpoint."""
+    """Streams chat completions from an OpenAI-compatible endpoint.
 
-    def __init__(self, api_key: str, base_url: str, organization: str | None = None, timeout: float = 120.0,
-                 attempts: int = 3, backoff: float = 1.0, backoff_max: float = 20.0):
-        self.base_url = base_url
+    `base_url` is a string or a callable read at every request, so a live change of `spec.model.baseURL` takes
+    effect without a restart; one openai client is kept per endpoint.
+    """
+
+    def __init__(self, api_key: str, base_url: str | Callable[[], str], organization: str | None = None,
+                 timeout: float = 120.0, attempts: int = 3, backoff: float = 1.0, backoff_max: float = 20.0):
+        self._base_url = base_url if callable(base_url) else (lambda: base_url)
+        self._api_key = api_key
+        self._organization = organization
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.backoff_max = backoff_max
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, organization=organization,
-                                          timeout=timeout, max_retries=0)
+        self._clients: dict[str, openai.AsyncOpenAI] = {}
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url()
+
+    @property
+    def _client(self) -> openai.AsyncOpenAI:
+        url = self.base_url
+        if url not in self._clients:
+            self._clients[url] = openai.AsyncOpenAI(api_key=self._api_key, base_url=url,
+                                                    organization=self._organization, timeout=self.timeout,
+                                                    max_retries=0)
+        return self._clients[url]
 
     async def close(self) -> None:
-        await self._client.close()
+        for client in self._clients.values():
+            await client.close()
 
     async def list_models(self, request_timeout: float = 10.0) -> list[str]:
         """The model ids the endpoint serves (`GET /models`). Raises the openai client's errors."""
