@@ -24,7 +24,8 @@ SUSPENDED = "Suspended"
 FAILED = "Failed"
 PHASES = (PENDING, RUNNING, DEGRADED, SUSPENDED, FAILED)
 
-# status.runtime.overrides.<key> = {value, specValue, previous, by, at}; keys and the spec field each replaces.
+# status.runtime.overrides.<key> = {value, specValue, previous, by, at, channel, threadTs}; keys and the spec field
+# each replaces.
 RUNTIME_KEYS: dict[str, tuple[str, ...]] = {
     "model": ("model", "name"),
     "temperature": ("model", "temperature"),
