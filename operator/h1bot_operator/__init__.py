@@ -1,0 +1,1 @@
+"""h1bot operator: reconciles SlackBot resources into bot Deployments (kopf)."""

@@ -1,0 +1,156 @@
+"""kopf registration: one reconcile for create/update/resume, child and Secret watches that re-reconcile the owner.
+
+No finalizer is ever added (no deletion handlers, no timers): ownerReferences let garbage collection delete the
+children, and deleting a SlackBot never waits for the operator. Progress and diff-base live in annotations under our
+group, so kopf never writes into status (which belongs to the operator's fields and the bot's runtime/slack).
+
+Run with `h1bot-operator` (see __main__.py) or `kopf run -m h1bot_operator.handlers` (settings from the environment).
+"""
+
+import logging
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import kubernetes
+
+from h1bot_api import GROUP, KIND, PLURAL, VERSION
+from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_operator.kube import Kube
+from h1bot_operator.reconcile import Outcome, reconcile
+from h1bot_operator.render import MANAGED_BY
+from h1bot_operator.secrets import secret_names
+from h1bot_operator.settings import OperatorSettings
+
+SLACKBOTS = (GROUP, VERSION, PLURAL)
+CHILDREN = (("", "v1", "serviceaccounts"), ("rbac.authorization.k8s.io", "v1", "roles"),
+            ("rbac.authorization.k8s.io", "v1", "rolebindings"), ("apps", "v1", "deployments"))
+CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Operator-wide state shared by every handler through kopf's memo."""
+
+    def __init__(self, config: OperatorSettings, kube: Kube) -> None:
+        self.config, self.kube = config, kube
+        self._locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+        self._locks_lock = threading.Lock()
+        self.own_writes: dict[str, str] = {}  # child uid → resourceVersion the operator itself produced
+
+    def record_write(self, obj: dict[str, Any]) -> None:
+        self.own_writes[obj["metadata"]["uid"]] = obj["metadata"]["resourceVersion"]
+
+    def lock(self, namespace: str, name: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks[namespace, name]
+
+
+def plain(value: Any) -> Any:
+    """kopf's body views as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def run(runtime: Runtime, namespace: str, name: str, uid: str | None = None) -> Outcome | None:
+    """Reconcile one SlackBot as it is now (read under its lock: reconciles of one SlackBot never overlap or see a
+    status older than the last one written) and post the Events. None when it is gone or being deleted."""
+    with runtime.lock(namespace, name):
+        bot = runtime.kube.slackbot(namespace, name)
+        if bot is None or bot["metadata"].get("deletionTimestamp") or (uid and bot["metadata"]["uid"] != uid):
+            return None  # garbage collection takes the children
+        outcome = reconcile(runtime.kube, runtime.config, bot, on_write=runtime.record_write)
+    for type_, reason, message in outcome.events:
+        kopf.event(bot, type=type_, reason=reason, message=message)
+    return outcome
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: OperatorSettings = memo.get("config") or OperatorSettings.from_env(os.environ)
+    try:
+        memo.runtime = Runtime(config, Kube.connect(config.kubeconfig))
+    except kubernetes.config.ConfigException as exc:
+        raise kopf.PermanentError(f"no Kubernetes credentials: {exc}") from exc
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.posting.reporting_component = "h1bot-operator"
+    settings.posting.event_name_prefix = "h1bot-"
+    settings.execution.max_workers = config.workers
+    if config.watch_timeout:
+        settings.watching.server_timeout = config.watch_timeout
+        settings.watching.client_timeout = config.watch_timeout + 5
+    for resource in CHILDREN:
+        settings.watching.label_selectors[resource] = CHILD_SELECTOR
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account, else $KUBECONFIG (read now, not at import) or ~/.kube/config."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+def _reconcile_slackbot(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
+    runtime: Runtime = memo.runtime
+    outcome = run(runtime, body.metadata.namespace, body.metadata.name, body.metadata.uid)
+    if outcome is not None and outcome.retry:
+        raise kopf.TemporaryError(outcome.retry, delay=runtime.config.backoff(retry))
+
+
+@kopf.on.resume(*SLACKBOTS)
+def slackbot_resumed(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    _reconcile_slackbot(body, memo, retry)
+
+
+@kopf.on.create(*SLACKBOTS)
+def slackbot_created(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    _reconcile_slackbot(body, memo, retry)
+
+
+@kopf.on.update(*SLACKBOTS, field="spec")
+def slackbot_updated(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    _reconcile_slackbot(body, memo, retry)
+
+
+@kopf.index(*SLACKBOTS)
+async def slackbots_by_secret(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
+    """(namespace, Secret name) → the SlackBots that reference it."""
+    try:
+        parsed = SlackBotSpec.parse(plain(spec))
+    except ConfigError:
+        return {}
+    return {(namespace, secret): name for secret in secret_names(parsed)}
+
+
+def child_changed(type: str | None, body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """A child was edited, deleted, or its status moved (readiness): reconcile its SlackBot."""
+    if type is None:
+        return  # the initial listing: the resume handlers reconcile every SlackBot anyway
+    runtime: Runtime = memo.runtime
+    meta = body["metadata"]
+    if type != "DELETED" and runtime.own_writes.get(meta.get("uid")) == meta.get("resourceVersion"):
+        return  # the echo of our own write
+    for ref in meta.get("ownerReferences") or ():
+        if ref.get("controller") and ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(GROUP):
+            run(runtime, namespace, ref["name"], ref.get("uid"))
+
+
+for _group, _version, _plural in CHILDREN:
+    kopf.on.event(_group, _version, _plural, labels={"app.kubernetes.io/managed-by": MANAGED_BY},
+                  id=f"child-{_plural}")(child_changed)
+
+
+@kopf.on.event("", "v1", "secrets")
+def secret_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo,
+                   slackbots_by_secret: kopf.Index, **_: Any) -> None:
+    """A Secret appeared, changed or went away: reconcile the SlackBots that reference it (the checksum decides)."""
+    if type is None:
+        return
+    for bot_name in sorted(set(slackbots_by_secret.get((namespace, name), ()))):
+        run(memo.runtime, namespace, bot_name)

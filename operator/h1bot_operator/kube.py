@@ -1,0 +1,118 @@
+"""The one path to the Kubernetes API: plain-dict requests through the `kubernetes` client's ApiClient.
+
+`apply()` creates a child or merge-patches only the fields the operator owns (see plan.py). The client is
+synchronous; kopf runs the handlers that use it in its thread pool.
+"""
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes
+
+from h1bot_api import GROUP, PLURAL, VERSION
+from h1bot_operator.plan import controller_uid, plan_patch
+
+MERGE_PATCH = "application/merge-patch+json"
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+
+class ChildConflict(Exception):
+    """A child's name is taken by an object this SlackBot does not control."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    action: str  # created | patched | unchanged
+    obj: dict[str, Any]
+
+
+def object_path(obj: dict[str, Any], collection: bool = False) -> str:
+    """URL path of a namespaced object from its apiVersion/kind/metadata (our kinds pluralise with an `s`)."""
+    api_version, meta = obj["apiVersion"], obj["metadata"]
+    prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+    path = f"{prefix}/namespaces/{meta['namespace']}/{obj['kind'].lower()}s"
+    return path if collection else f"{path}/{meta['name']}"
+
+
+def slackbot_path(namespace: str, name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+
+
+class Kube:
+    def __init__(self, api_client: kubernetes.client.ApiClient, timeout: float = 30) -> None:
+        self.api, self.timeout = api_client, timeout
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None = None) -> "Kube":
+        """In-cluster credentials when there are some (and no kubeconfig is named), else the kubeconfig."""
+        if kubeconfig is None:
+            try:
+                configuration = kubernetes.client.Configuration()
+                kubernetes.config.load_incluster_config(client_configuration=configuration)
+                return cls(kubernetes.client.ApiClient(configuration))
+            except kubernetes.config.ConfigException:
+                pass
+        # The `kubernetes` package reads $KUBECONFIG at import time; read it now instead.
+        return cls(kubernetes.config.new_client_from_config(config_file=kubeconfig or os.environ.get("KUBECONFIG")))
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _, url, headers, body, _ = self.api.param_serialize(method=method, resource_path=path, header_params=headers,
+                                                            body=body, auth_settings=["BearerToken"])
+        response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=self.timeout)
+        response.read()
+        data = json.loads(response.data) if response.data else {}
+        if response.status >= 400:
+            raise ApiError(response.status, data.get("reason") or str(response.reason), data.get("message") or "")
+        return data
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        return None if secret is None else dict(secret.get("data") or {})
+
+    def slackbot(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(slackbot_path(namespace, name))
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the status subresource: only the given fields change (the bot's runtime/slack stay)."""
+        return self.request("PATCH", slackbot_path(namespace, name) + "/status", {"status": status}, MERGE_PATCH)
+
+    def apply(self, desired: dict[str, Any]) -> Applied:
+        path = object_path(desired)
+        current = self.get(path)
+        if current is None:
+            try:
+                return Applied("created", self.request("POST", object_path(desired, collection=True), desired))
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                current = self.get(path)
+                if current is None:
+                    raise
+        ours = desired["metadata"]["ownerReferences"][0]["uid"]
+        owner = controller_uid(current)
+        if owner is not None and owner != ours:
+            raise ChildConflict(f"{desired['kind']} {desired['metadata']['name']} is controlled by another object")
+        if owner is None and (current["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") is None:
+            raise ChildConflict(f"{desired['kind']} {desired['metadata']['name']} exists and was not made by h1bot")
+        patch = plan_patch(desired, current)
+        if patch is None:
+            return Applied("unchanged", current)
+        return Applied("patched", self.request("PATCH", path, patch, MERGE_PATCH))

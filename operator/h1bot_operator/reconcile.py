@@ -1,0 +1,118 @@
+"""One reconcile of one SlackBot: parse, read Secrets, apply the children, write the operator's status fields.
+
+Idempotent: called for create, update and resume, and again when a child or a referenced Secret changes.
+Events are returned, not posted, so the caller decides how (kopf posts them in handlers.py).
+"""
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from h1bot_api import status as api
+from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_operator import render
+from h1bot_operator import secrets as secrets_mod
+from h1bot_operator import status as status_mod
+from h1bot_operator.kube import ChildConflict, Kube, object_path
+from h1bot_operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+NORMAL, WARNING = "Normal", "Warning"
+
+
+@dataclasses.dataclass
+class Outcome:
+    status: dict[str, Any]
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # (type, reason, message)
+    retry: str | None = None  # why to try again later (missing Secrets); None when done
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or () if c.get("type") == type_), {})
+
+
+def _ignore(obj: dict[str, Any]) -> None:
+    pass
+
+
+def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
+              on_write: Callable[[dict[str, Any]], None] = _ignore) -> Outcome:
+    """`on_write` sees each child as created or patched, at once (its watch echo may arrive before we return)."""
+    meta = bot["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    previous = bot.get("status") or {}
+    observed = status_mod.Observed(generation=meta.get("generation"))
+    outcome = Outcome(status={})
+    deployment_path = object_path({"apiVersion": "apps/v1", "kind": "Deployment",
+                                   "metadata": {"namespace": namespace, "name": render.child_name(name)}})
+    try:
+        spec = SlackBotSpec.from_manifest(bot)
+    except ConfigError as exc:
+        observed = dataclasses.replace(observed, config_error=str(exc), deployment=kube.get(deployment_path))
+        return _finish(kube, bot, observed, previous, outcome)
+
+    refs = secrets_mod.references(spec)
+    data = {secret: kube.secret_data(namespace, secret) for secret in secrets_mod.secret_names(spec)}
+    state = secrets_mod.resolve(refs, data, namespace)
+    observed = dataclasses.replace(observed, secrets=state, suspended=spec.suspend)
+    try:
+        for child in render.children(bot):
+            _apply(kube, child, outcome, on_write)
+        if state.resolved:
+            desired = render.deployment(bot, spec, settings, state.checksum or "")
+            rollout = state.checksum != previous.get("secretsChecksum")
+            deployment = _apply(kube, desired, outcome, on_write, rollout=rollout)
+        else:  # leave a running bot on its current credentials until the Secrets are back
+            deployment = kube.get(deployment_path)
+            outcome.retry = state.message
+    except ChildConflict as exc:
+        observed = dataclasses.replace(observed, conflict=str(exc))
+        deployment = kube.get(deployment_path)
+    observed = dataclasses.replace(observed, deployment=deployment)
+    return _finish(kube, bot, observed, previous, outcome)
+
+
+def _apply(kube: Kube, desired: dict[str, Any], outcome: Outcome, on_write: Callable[[dict[str, Any]], None],
+           rollout: bool = False) -> dict[str, Any]:
+    applied = kube.apply(desired)
+    if applied.action != "unchanged":
+        on_write(applied.obj)
+    kind, child = desired["kind"], desired["metadata"]["name"]
+    if applied.action == "created":
+        outcome.events.append((NORMAL, "Created", f"Created {kind} {child}"))
+    elif applied.action == "patched":
+        why = " (referenced Secret keys changed: rolling the bot)" if rollout else ""
+        outcome.events.append((NORMAL, "Updated", f"Updated the fields h1bot manages on {kind} {child}{why}"))
+    return applied.obj
+
+
+def _finish(kube: Kube, bot: dict[str, Any], observed: status_mod.Observed, previous: dict[str, Any],
+            outcome: Outcome) -> Outcome:
+    meta = bot["metadata"]
+    new = status_mod.compute(meta["name"], observed, previous)
+    outcome.events += _transition_events(previous, new, observed)
+    if status_mod.changed(new, previous):
+        kube.patch_status(meta["namespace"], meta["name"], new)
+    outcome.status = new
+    return outcome
+
+
+def _transition_events(previous: dict[str, Any], new: dict[str, Any],
+                       observed: status_mod.Observed) -> list[tuple[str, str, str]]:
+    """Events only when something a user should notice changes (no repeats on every retry)."""
+    events = []
+    old_ready, new_ready = _condition(previous, api.READY), _condition(new, api.READY)
+    old_secrets, new_secrets = _condition(previous, api.SECRETS_RESOLVED), _condition(new, api.SECRETS_RESOLVED)
+    if observed.config_error and old_ready.get("message") != observed.config_error:
+        events.append((WARNING, "InvalidSpec", observed.config_error))
+    if observed.conflict and old_ready.get("message") != observed.conflict:
+        events.append((WARNING, "Conflict", observed.conflict))
+    if new_secrets.get("status") == "False" and (old_secrets.get("status"), old_secrets.get("message")) != (
+            "False", new_secrets.get("message")):
+        events.append((WARNING, "SecretMissing", new_secrets["message"]))
+    if new_secrets.get("status") == "True" and old_secrets.get("status") == "False":
+        events.append((NORMAL, "SecretsResolved", new_secrets["message"]))
+    if new.get("phase") != previous.get("phase") and new.get("phase") in (api.RUNNING, api.SUSPENDED):
+        events.append((NORMAL, new["phase"], new_ready.get("message", "")))
+    return events

@@ -1,0 +1,158 @@
+"""A SlackBot's children as plain manifests (pure): ServiceAccount, Role, RoleBinding and the bot Deployment.
+
+Only pod-level inputs feed the Deployment (spec.template, spec.secrets refs, the secrets checksum, spec.suspend and the
+default image): model, persona, summarization and access changes are reloaded live by the bot and never roll it.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+from h1bot_api import API_VERSION, GROUP, KIND, PLURAL
+from h1bot_api.spec import SlackBotSpec
+from h1bot_operator.secrets import references
+from h1bot_operator.settings import OperatorSettings
+
+MANAGED_BY = "h1bot-operator"
+CHECKSUM_ANNOTATION = f"{GROUP}/secrets-checksum"
+APPLIED_ANNOTATION = f"{GROUP}/applied-keys"  # the map keys last applied: keys no longer rendered get removed
+HTTP_PORT = 8080
+BOT_UID = 10001
+DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+
+
+def child_name(bot_name: str) -> str:
+    return f"h1bot-{bot_name}"
+
+
+def label_value(value: str) -> str:
+    """Label values are at most 63 characters: long names keep a prefix and a hash."""
+    if len(value) <= 63:
+        return value
+    return f"{value[:54].rstrip('-_.')}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+
+
+def selector_labels(bot_name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "h1bot-bot", "app.kubernetes.io/instance": label_value(bot_name)}
+
+
+def labels(bot_name: str) -> dict[str, str]:
+    return {**selector_labels(bot_name), "app.kubernetes.io/component": "bot", "app.kubernetes.io/part-of": "h1bot",
+            "app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+def owner_reference(bot: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": KIND, "name": bot["metadata"]["name"], "uid": bot["metadata"]["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def _metadata(bot: dict[str, Any]) -> dict[str, Any]:
+    meta = bot["metadata"]
+    return {"name": child_name(meta["name"]), "namespace": meta["namespace"], "labels": labels(meta["name"]),
+            "ownerReferences": [owner_reference(bot)]}
+
+
+def skeleton(value: Any) -> Any:
+    """The map keys of a manifest, nested, without values (lists and scalars are atomic: 1)."""
+    return {k: skeleton(v) for k, v in value.items()} if isinstance(value, dict) else 1
+
+
+def _finish(obj: dict[str, Any]) -> dict[str, Any]:
+    """Record which keys are applied so that a later apply can remove the keys it no longer renders."""
+    applied = skeleton({k: v for k, v in obj.items() if k != "metadata"})
+    obj["metadata"]["annotations"] = {APPLIED_ANNOTATION: json.dumps(applied, sort_keys=True, separators=(",", ":"))}
+    return obj
+
+
+def service_account(bot: dict[str, Any]) -> dict[str, Any]:
+    return _finish({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(bot)})
+
+
+def role(bot: dict[str, Any]) -> dict[str, Any]:
+    """The bot may read and watch only its own SlackBot and patch only its status; and record audit Events."""
+    own = [bot["metadata"]["name"]]
+    return _finish({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _metadata(bot),
+        "rules": [
+            {"apiGroups": [GROUP], "resources": [PLURAL], "resourceNames": own, "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "resourceNames": own, "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
+        ],
+    })
+
+
+def role_binding(bot: dict[str, Any]) -> dict[str, Any]:
+    name = child_name(bot["metadata"]["name"])
+    return _finish({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _metadata(bot),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": bot["metadata"]["namespace"]}],
+    })
+
+
+def _env(bot: dict[str, Any], spec: SlackBotSpec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "H1BOT_NAME", "value": bot["metadata"]["name"]},
+        {"name": "H1BOT_NAMESPACE", "value": bot["metadata"]["namespace"]},
+        {"name": "H1BOT_HTTP_PORT", "value": str(HTTP_PORT)},
+    ]
+    env += [{"name": ref.env, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+            for ref in references(spec)]
+    return env
+
+
+def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettings, checksum: str) -> dict[str, Any]:
+    template = spec.template
+    name = bot["metadata"]["name"]
+    restricted = {"runAsNonRoot": True, "runAsUser": BOT_UID, "runAsGroup": BOT_UID,
+                  "seccompProfile": {"type": "RuntimeDefault"}}
+    container: dict[str, Any] = {
+        "name": "bot",
+        "image": template.image or settings.bot_image,
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "env": _env(bot, spec),
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 10,
+                          "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5,
+                           "failureThreshold": 3},
+        "resources": template.resources if template.resources is not None else DEFAULT_RESOURCES,
+        "securityContext": {**restricted, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if template.image_pull_policy:
+        container["imagePullPolicy"] = template.image_pull_policy
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": child_name(name),
+        "securityContext": {**restricted, "fsGroup": BOT_UID},
+        "terminationGracePeriodSeconds": 30,
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    }
+    if template.node_selector:
+        pod_spec["nodeSelector"] = dict(template.node_selector)
+    if template.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in template.tolerations]
+    if template.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [dict(s) for s in template.image_pull_secrets]
+    return _finish({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(bot),
+        "spec": {
+            "replicas": 0 if spec.suspend else 1,
+            "revisionHistoryLimit": 3,
+            # One Socket Mode connection stays up during a rollout: the new pod is ready before the old one goes.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "selector": {"matchLabels": selector_labels(name)},
+            "template": {
+                "metadata": {"labels": {**template.pod_labels, **labels(name)},
+                             "annotations": {**template.pod_annotations, CHECKSUM_ANNOTATION: checksum}},
+                "spec": pod_spec,
+            },
+        },
+    })
+
+
+def children(bot: dict[str, Any]) -> list[dict[str, Any]]:
+    """The children that do not depend on Secrets (the Deployment waits until every referenced key exists)."""
+    return [service_account(bot), role(bot), role_binding(bot)]

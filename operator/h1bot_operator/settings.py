@@ -1,0 +1,81 @@
+"""Operator settings from the environment and the command line (read in main or at startup, never at import)."""
+
+import argparse
+import dataclasses
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+
+
+def default_bot_image() -> str:
+    try:
+        version = metadata.version("h1bot")
+    except metadata.PackageNotFoundError:
+        version = "latest"
+    return f"ghcr.io/h1bot/h1bot-bot:{version}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorSettings:
+    bot_image: str = dataclasses.field(default_factory=default_bot_image)
+    namespaces: tuple[str, ...] = ()  # empty: every namespace
+    log_format: str = "text"  # text | json
+    peering: str = ""  # kopf peering name; empty: standalone
+    liveness_endpoint: str = "http://0.0.0.0:8080/healthz"  # empty: no liveness endpoint
+    kubeconfig: str | None = None  # None: in-cluster config, else $KUBECONFIG or ~/.kube/config
+    retry_delay: float = 5.0  # first retry of a SlackBot whose Secrets are missing; doubles up to retry_delay_max
+    retry_delay_max: float = 300.0
+    workers: int = 8  # threads running reconciles (the `kubernetes` client is synchronous)
+    watch_timeout: float | None = None  # server-side watch timeout (None: the server's own)
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+    def backoff(self, retry: int) -> float:
+        return min(self.retry_delay * 2 ** max(retry, 0), self.retry_delay_max)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: object) -> "OperatorSettings":
+        values: dict[str, object] = {
+            "namespaces": split_namespaces(env.get("H1BOT_NAMESPACES", "")),
+            "log_format": env.get("LOG_FORMAT", "text").strip().lower() or "text",
+            "peering": env.get("H1BOT_PEERING", "").strip(),
+        }
+        if env.get("H1BOT_BOT_IMAGE", "").strip():
+            values["bot_image"] = env["H1BOT_BOT_IMAGE"].strip()
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.log_format not in ("text", "json"):
+            raise ValueError(f"LOG_FORMAT must be text or json, not {settings.log_format!r}")
+        return settings
+
+
+def split_namespaces(value: str) -> tuple[str, ...]:
+    return tuple(ns.strip() for ns in value.split(",") if ns.strip())
+
+
+def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> OperatorSettings:
+    """CLI flags win over the environment: --bot-image, -n/--namespace (repeatable), -A, --log-format, --peering."""
+    parser = argparse.ArgumentParser(prog="h1bot-operator", description="Reconcile SlackBot resources into bots.")
+    parser.add_argument("--bot-image", help="default bot image (env H1BOT_BOT_IMAGE)")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", dest="namespaces", metavar="NAMESPACE",
+                       help="watch this namespace (repeatable; env H1BOT_NAMESPACES, comma-separated)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    parser.add_argument("--log-format", choices=("text", "json"), help="log format (env LOG_FORMAT)")
+    parser.add_argument("--peering", help="kopf peering name; empty: standalone (env H1BOT_PEERING)")
+    parser.add_argument("--liveness", help="liveness endpoint URL, empty to disable (default: %(default)s)",
+                        default=OperatorSettings.liveness_endpoint)
+    args = parser.parse_args(argv)
+    overrides: dict[str, object] = {"liveness_endpoint": args.liveness}
+    if args.bot_image:
+        overrides["bot_image"] = args.bot_image
+    if args.all_namespaces:
+        overrides["namespaces"] = ()
+    elif args.namespaces:
+        overrides["namespaces"] = tuple(ns for value in args.namespaces for ns in split_namespaces(value))
+    if args.log_format:
+        overrides["log_format"] = args.log_format
+    if args.peering is not None:
+        overrides["peering"] = args.peering.strip()
+    return OperatorSettings.from_env(env, **overrides)

@@ -1,0 +1,87 @@
+"""The operator's part of a SlackBot's status, from what it observed (pure).
+
+Writes only h1bot_api.status.OPERATOR_FIELDS; `runtime` and `slack` belong to the bot and are never produced here.
+"""
+
+import dataclasses
+from typing import Any
+
+from h1bot_api import status as api
+from h1bot_operator.render import child_name
+from h1bot_operator.secrets import SecretsState
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    generation: int | None
+    config_error: str | None = None  # the spec does not parse
+    conflict: str | None = None  # a child's name is taken by someone else's object
+    secrets: SecretsState | None = None  # None: not checked (e.g. the spec is broken)
+    suspended: bool = False
+    deployment: dict[str, Any] | None = None  # the bot Deployment as read from the API
+
+
+def _ready_replicas(deployment: dict[str, Any] | None) -> int:
+    return int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
+
+
+def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: str | None = None) -> dict[str, Any]:
+    """The operator fields of the status; conditions keep lastTransitionTime unless their status flips."""
+    gen, old = observed.generation, previous.get("conditions") or []
+    ready_replicas = _ready_replicas(observed.deployment)
+    conditions: list[dict[str, Any]] = []
+
+    if observed.secrets is not None:
+        ok = observed.secrets.resolved
+        conditions.append(api.condition(api.SECRETS_RESOLVED, ok, "Resolved" if ok else "SecretMissing",
+                                        observed.secrets.message, gen, old, now))
+    else:
+        conditions += [c for c in old if c.get("type") == api.SECRETS_RESOLVED]
+
+    if observed.suspended:
+        available = (False, "Suspended", "spec.suspend is true: the bot is scaled to zero")
+    elif observed.conflict:
+        available = (False, "Conflict", observed.conflict)
+    elif observed.deployment is None:
+        available = (False, "NotCreated", f"Deployment {child_name(bot_name)} does not exist (yet)")
+    elif ready_replicas >= 1:
+        available = (True, "MinimumReplicasAvailable", f"{ready_replicas}/1 bot pod ready")
+    else:
+        available = (False, "Unavailable", "0/1 bot pods ready")
+    conditions.append(api.condition(api.DEPLOYMENT_AVAILABLE, *available, gen, old, now))
+
+    secrets_ok = observed.secrets is not None and observed.secrets.resolved
+    if observed.config_error:
+        ready, phase = (False, "InvalidSpec", observed.config_error), api.FAILED
+    elif observed.conflict:
+        ready, phase = (False, "Conflict", observed.conflict), api.FAILED
+    elif observed.suspended:
+        ready, phase = (False, "Suspended", "the bot is suspended"), api.SUSPENDED
+    elif not secrets_ok:
+        message = observed.secrets.message if observed.secrets else "Secrets not checked"
+        ready, phase = (False, "SecretsUnresolved", message), _not_running(previous)
+    elif not available[0]:
+        ready, phase = (False, "DeploymentUnavailable", available[2]), _not_running(previous)
+    else:
+        ready, phase = (True, "BotRunning", "the bot is running"), api.RUNNING
+    conditions.insert(0, api.condition(api.READY, *ready, gen, old, now))
+
+    result: dict[str, Any] = {
+        "phase": phase,
+        "conditions": conditions,
+        "deployment": {"name": child_name(bot_name), "readyReplicas": ready_replicas},
+    }
+    if gen is not None:
+        result["observedGeneration"] = gen
+    if observed.secrets is not None and observed.secrets.checksum:
+        result["secretsChecksum"] = observed.secrets.checksum
+    return result
+
+
+def _not_running(previous: dict[str, Any]) -> str:
+    """A bot that was running and is not any more is Degraded; one that never ran is still Pending."""
+    return api.DEGRADED if previous.get("phase") in (api.RUNNING, api.DEGRADED) else api.PENDING
+
+
+def changed(new: dict[str, Any], previous: dict[str, Any]) -> bool:
+    return any(previous.get(field) != value for field, value in new.items())

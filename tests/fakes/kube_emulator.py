@@ -1,0 +1,420 @@
+"""A Kubernetes API on loopback for tests: kmock 0.8's emulator with the gaps that real clients hit closed.
+
+`KubeEmulator` (a `kmock.KubernetesEmulator` subclass, kmock pinned at 0.8) keeps objects in kmock's own
+`objects` array (for `>=` assertions) and serves them like an API server does for kopf, kubectl and the `kubernetes`
+client. Gaps of kmock 0.8 closed here (numbers as in ../shared/notes/loopback-testing.md):
+  1. uid / resourceVersion / creationTimestamp / generation are set on create; every change bumps one global RV;
+  2. JSON patch (`application/json-patch+json`) with a failing `test` op answers 422; RV preconditions answer 409;
+  3. `metadata.namespace` comes from the URL;
+  4. list answers the current RV and `watch?resourceVersion=N` replays only events newer than N (410 if too old);
+     a watch without an RV sends the snapshot and the events after it, atomically (no double, no gap);
+  5. watch streams are `application/json`;
+  6. `GET /api/v1/namespaces[/NAME]` works; core discovery says groupVersion `v1`;
+  7. `metadata.generation` moves only on spec changes; the `status` subresource is separate from the main resource.
+Also: Secret `stringData` is folded into `data`; owner-reference garbage collection; label/field selectors;
+server-side `Table` output from a CRD's printer columns (so `kubectl get` shows them); PUT (replace).
+
+tests/fakes/kube.py serves it on 127.0.0.1 from its own thread (`KubeAPI`) and runs the operator against it.
+"""
+
+import asyncio
+import bisect
+import copy
+import re
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+import attrs
+import jsonpatch
+import kmock
+import yaml
+from kmock._internal import apps, k8s
+
+from tests.fakes.kube_protocol import (
+    api_error,
+    essence,
+    human_age,
+    jsonpath,
+    match_fields,
+    match_labels,
+    merge_patch,
+    namespace_object,
+    now_iso,
+    status_body,
+)
+
+CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "slackbots.chatops.h1bot.dev.yaml"
+EVENT_LOG_SIZE = 50_000  # per resource; older watch positions get 410 Gone
+
+
+@attrs.define(kw_only=True)
+class KubeEmulator(kmock.KubernetesEmulator):
+    """Serves objects like an API server; inject changes through the HTTP API, assert on `objects`/`requests`."""
+
+    available: bool = True  # False: every request answers 503 and open watches end
+    garbage_collection: bool = True  # delete dependents when their owner (by uid) goes away
+    _store: dict[Any, dict[tuple[str | None, str], dict[str, Any]]] = attrs.field(
+        factory=lambda: defaultdict(dict), init=False)
+    _log: dict[Any, tuple[list[int], list[dict[str, Any]]]] = attrs.field(
+        factory=lambda: defaultdict(lambda: ([], [])), init=False)
+    _floor: dict[Any, int] = attrs.field(factory=lambda: defaultdict(int), init=False)
+    _wakeups: dict[Any, asyncio.Event] = attrs.field(factory=dict, init=False)
+    _columns: dict[Any, list[dict[str, Any]]] = attrs.field(factory=dict, init=False)
+    _rv: int = attrs.field(default=0, init=False)
+    _epoch: int = attrs.field(default=0, init=False)
+    _own_payloads: int = attrs.field(default=0, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        # The scaffold's discovery, then our own object handling instead of kmock's (registered first = tried first).
+        k8s.KubernetesScaffold.__attrs_post_init__(self)
+        self.fallback["get", re.compile(r"/api/v1/namespaces/[^/]+")] << self._serve_namespace
+        self.fallback[kmock.action.WATCH] << {"Content-Type": "application/json"} << self._serve_watch
+        self.fallback[kmock.action.LIST] << self._serve_list
+        self.fallback[kmock.action.FETCH] << self._serve_fetch
+        self.fallback[kmock.action.CREATE] << self._serve_create
+        self.fallback[kmock.action.UPDATE] << self._serve_update
+        self.fallback[kmock.action.DELETE] << self._serve_delete
+        self.fallback[kmock.method.PUT] << self._serve_replace
+        self._own_payloads = len(self._payloads)
+
+    # --- setup -----------------------------------------------------------------------------------------------------
+    def register_crd(self, path: Path | str = CRD_PATH) -> None:
+        """Serve the custom resource a CRD file defines (kind, names, scope, subresources, printer columns)."""
+        crd = yaml.safe_load(Path(path).read_text())
+        spec, names = crd["spec"], crd["spec"]["names"]
+        for version in spec["versions"]:
+            if not version.get("served", True):
+                continue
+            res = kmock.resource(spec["group"], version["name"], names["plural"])
+            self.resources[res] = kmock.ResourceInfo(
+                kind=names["kind"], singular=names.get("singular"), namespaced=spec["scope"] == "Namespaced",
+                shortnames=set(names.get("shortNames", [])), categories=set(names.get("categories", [])),
+                subresources=set(version.get("subresources") or {}),
+                verbs={"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"})
+            self._columns[res] = version.get("additionalPrinterColumns", [])
+
+    def set_available(self, available: bool) -> None:
+        self.available = available
+        if not available:
+            self.drop_watches()
+
+    def drop_watches(self) -> None:
+        """End every open watch stream (clients reconnect with their last resourceVersion)."""
+        self._epoch += 1
+        for event in self._wakeups.values():
+            event.set()
+        self._wakeups.clear()
+
+    # --- plumbing --------------------------------------------------------------------------------------------------
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        if not self.available:
+            return aiohttp.web.json_response(status_body(503, "ServiceUnavailable", "the server is down (test outage)"),
+                                             status=503)
+        if re.fullmatch(r"/api/v1/namespaces/?", raw_request.path):  # kmock's URL parser cannot parse this one
+            namespaces = sorted({"default", "kube-system"} | {ns for s in self._store.values() for ns, _ in s if ns})
+            return aiohttp.web.json_response({"apiVersion": "v1", "kind": "NamespaceList",
+                                              "metadata": {"resourceVersion": str(self._rv)},
+                                              "items": [namespace_object(ns) for ns in namespaces]})
+        return await super().__call__(raw_request)
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        # Skip KubernetesEmulator._handle (its naive bookkeeping). kmock's DSL matching walks the whole request
+        # history on every request (quadratic): object requests go straight to our handlers unless a test has added
+        # reactions of its own, which then get their usual precedence.
+        if len(self._payloads) == self._own_payloads and request.resource is not None and request.resource.plural:
+            if request.method == kmock.method.PUT and request.name:
+                return await kmock.Response(payload=self._serve_replace(request))(request)
+            if request.action == kmock.action.WATCH:
+                headers = {"Content-Type": "application/json"}
+                return await kmock.Response(headers=headers, payload=self._serve_watch(request))(request)
+            route = {kmock.action.LIST: self._serve_list, kmock.action.FETCH: self._serve_fetch,
+                     kmock.action.CREATE: self._serve_create, kmock.action.UPDATE: self._serve_update,
+                     kmock.action.DELETE: self._serve_delete}.get(request.action)
+            if route is not None:
+                return await kmock.Response(payload=route(request))(request)
+        return await apps.RawHandler._handle(self, request)
+
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        if isinstance(exc, k8s.KubernetesError):
+            return aiohttp.web.json_response(status_body(exc.status, exc.reason or "", exc.message or ""),
+                                             status=exc.status)
+        return await super()._render_error(exc)
+
+    async def _serve_server_version(self, request: kmock.Request) -> dict[str, Any]:
+        return {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kmock", "platform": "linux/amd64"}
+
+    async def _serve_version(self, request: kmock.Request) -> dict[str, Any]:
+        result = await super()._serve_version(request)
+        if request.resource is not None and request.resource.group == "":
+            result["groupVersion"] = request.resource.version
+        for entry in result["resources"]:
+            if "/" in entry["name"]:  # subresources have no short names (kubectl warns about ambiguity otherwise)
+                entry.update(shortNames=[], categories=[], singularName="")
+        return result
+
+    async def _serve_namespace(self, request: kmock.Request) -> dict[str, Any]:
+        return namespace_object(request.namespace or "")
+
+    def _info(self, res: Any) -> kmock.ResourceInfo:
+        if res is None or res.plural is None or res not in self.resources:
+            raise api_error(404, "NotFound", f"the server could not find the requested resource ({res})")
+        return self.resources[res]
+
+    def _api_version(self, res: Any) -> str:
+        return f"{res.group}/{res.version}" if res.group else res.version
+
+    def _wakeup(self, res: Any) -> asyncio.Event:
+        if res not in self._wakeups:
+            self._wakeups[res] = asyncio.Event()
+        return self._wakeups[res]
+
+    def _commit(self, res: Any, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store a new version (or the deletion) under a new resourceVersion and notify the watchers."""
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        meta = obj["metadata"]
+        key = (meta.get("namespace"), meta["name"])
+        kmock_key = (res, key[0], key[1])
+        if kind == "DELETED":
+            self._store[res].pop(key, None)
+            self._objects[kmock_key].delete()
+        else:
+            self._store[res][key] = obj
+            if kmock_key in self._objects:
+                self._objects[kmock_key].history.append(copy.deepcopy(obj))
+            else:
+                self._objects[kmock_key] = copy.deepcopy(obj)
+        rvs, events = self._log[res]
+        rvs.append(self._rv)
+        events.append({"type": kind, "object": obj})
+        if len(rvs) > EVENT_LOG_SIZE:
+            self._floor[res] = rvs[EVENT_LOG_SIZE // 2 - 1]
+            del rvs[: EVENT_LOG_SIZE // 2], events[: EVENT_LOG_SIZE // 2]
+        wakeup = self._wakeups.pop(res, None)
+        if wakeup is not None:
+            wakeup.set()
+        return obj
+
+    def find(self, res: Any, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The current object (a copy), or None. Call it from the emulator's loop (`KubeAPI.call`)."""
+        obj = self._store[kmock.resource(res)].get((namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def count(self, res: Any, namespace: str | None = None) -> int:
+        return sum(1 for ns, _ in self._store[kmock.resource(res)] if namespace is None or ns == namespace)
+
+    def find_all(self, res: Any, namespace: str | None = None) -> list[dict[str, Any]]:
+        return [copy.deepcopy(o) for (ns, _), o in self._store[kmock.resource(res)].items()
+                if namespace is None or ns == namespace]
+
+    def _matcher(self, request: kmock.Request) -> Callable[[dict[str, Any]], bool]:
+        labels, fields = request.params.get("labelSelector", ""), request.params.get("fieldSelector", "")
+
+        def matches(obj: dict[str, Any]) -> bool:
+            meta = obj.get("metadata", {})
+            return ((request.namespace is None or meta.get("namespace") == request.namespace)
+                    and (request.name is None or meta.get("name") == request.name)
+                    and (not labels or match_labels(labels, meta.get("labels") or {}))
+                    and (not fields or match_fields(fields, obj)))
+        return matches
+
+    def _current(self, request: kmock.Request) -> dict[str, Any]:
+        self._info(request.resource)
+        obj = self._store[request.resource].get((request.namespace, request.name))
+        if obj is None:
+            raise api_error(404, "NotFound", f'{request.resource.plural} "{request.name}" not found')
+        return obj
+
+    # --- reads -----------------------------------------------------------------------------------------------------
+    async def _serve_fetch(self, request: kmock.Request) -> dict[str, Any]:
+        obj = self._current(request)
+        if "as=Table" in request.headers.get("Accept", ""):
+            return self._table(request.resource, [obj])
+        return obj
+
+    async def _serve_list(self, request: kmock.Request) -> dict[str, Any]:
+        info = self._info(request.resource)
+        matches = self._matcher(request)
+        items = [obj for obj in self._store[request.resource].values() if matches(obj)]
+        if "as=Table" in request.headers.get("Accept", ""):
+            return self._table(request.resource, items)
+        return {"apiVersion": self._api_version(request.resource), "kind": f"{info.kind}List",
+                "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+
+    def _table(self, res: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+        columns = self._columns.get(res) or [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+        definitions = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
+        definitions += [{"name": c["name"], "type": c["type"], "format": c.get("format", ""),
+                         "description": c.get("description", ""), "priority": c.get("priority", 0)} for c in columns]
+        rows = []
+        for obj in items:
+            cells: list[Any] = [obj["metadata"]["name"]]
+            for column in columns:
+                value = jsonpath(obj, column["jsonPath"])
+                cells.append(human_age(value) if column["type"] == "date" else value)
+            rows.append({"cells": cells, "object": {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                                                    "metadata": obj["metadata"]}})
+        return {"apiVersion": "meta.k8s.io/v1", "kind": "Table", "metadata": {"resourceVersion": str(self._rv)},
+                "columnDefinitions": definitions, "rows": rows}
+
+    async def _serve_watch(self, request: kmock.Request) -> Any:
+        self._info(request.resource)
+        res, matches, epoch = request.resource, self._matcher(request), self._epoch
+        since, timeout = request.params.get("resourceVersion", ""), float(request.params.get("timeoutSeconds") or 0)
+        deadline = time.monotonic() + timeout if timeout else None
+        yield b""  # send the headers now
+        if since in ("", "0"):
+            cursor = self._rv
+            snapshot = [obj for obj in self._store[res].values() if matches(obj)]
+            for obj in snapshot:
+                yield {"type": "ADDED", "object": obj}
+        else:
+            cursor = int(since) if since.isdigit() else 0
+        rvs, events = self._log[res]
+        while self.available and self._epoch == epoch:
+            if cursor < self._floor[res]:
+                yield {"type": "ERROR", "object": status_body(410, "Expired", f"too old resource version: {cursor}")}
+                return
+            start = bisect.bisect_right(rvs, cursor)
+            if start < len(rvs):
+                batch, cursor = events[start:], rvs[-1]
+                for event in batch:
+                    if matches(event["object"]):
+                        yield event
+                continue
+            wakeup = self._wakeup(res)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(wakeup.wait(), remaining)
+            except TimeoutError:
+                return
+
+    # --- writes ----------------------------------------------------------------------------------------------------
+    def _prepare(self, res: Any, info: kmock.ResourceInfo, new: dict[str, Any], old: dict[str, Any] | None,
+                 subresource: str | None) -> dict[str, Any]:
+        """Apply what the API server enforces: identity, subresource separation, generation, Secret stringData."""
+        if subresource not in (None, "status") or (subresource == "status" and "status" not in info.subresources):
+            raise api_error(404, "NotFound", f"subresource {subresource!r} is not served")
+        new = copy.deepcopy(new)
+        new.setdefault("apiVersion", self._api_version(res))
+        new.setdefault("kind", info.kind)
+        meta = new.setdefault("metadata", {})
+        if old is not None:
+            for field in ("name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp"):
+                if field in old["metadata"]:
+                    meta[field] = old["metadata"][field]
+            if subresource == "status":
+                new = {**copy.deepcopy(old), "status": new.get("status")}
+                if new["status"] is None:
+                    del new["status"]
+            elif "status" in info.subresources:
+                new.pop("status", None)
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+            if essence(new) != essence(old):
+                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        elif "status" in info.subresources:
+            new.pop("status", None)
+        if res == kmock.resource("v1/secrets") and "stringData" in new:
+            import base64
+            new.setdefault("data", {}).update(
+                {k: base64.b64encode(str(v).encode()).decode() for k, v in new.pop("stringData").items()})
+        return new
+
+    async def _serve_create(self, request: kmock.Request) -> Any:
+        info = self._info(request.resource)
+        body = request.data
+        if not isinstance(body, dict):
+            raise api_error(400, "BadRequest", "the body must be a JSON object")
+        meta = body.setdefault("metadata", {})
+        if info.namespaced:
+            if meta.get("namespace") not in (None, request.namespace):
+                raise api_error(400, "BadRequest", "the namespace of the object does not match the URL")
+            meta["namespace"] = request.namespace
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                raise api_error(422, "Invalid", "metadata.name: Required value")
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        if (meta.get("namespace"), meta["name"]) in self._store[request.resource]:
+            raise api_error(409, "AlreadyExists", f'{request.resource.plural} "{meta["name"]}" already exists')
+        obj = self._prepare(request.resource, info, body, None, None)
+        obj["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=now_iso(), generation=1)
+        if request.params.get("dryRun"):
+            return obj
+        return kmock.Response(status=201, payload=self._commit(request.resource, "ADDED", obj))
+
+    async def _serve_update(self, request: kmock.Request) -> dict[str, Any]:
+        info = self._info(request.resource)
+        old = self._current(request)
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        patch = request.data
+        if content_type == "application/json-patch+json":
+            if not isinstance(patch, list):
+                raise api_error(400, "BadRequest", "a JSON patch must be a list of operations")
+            try:
+                new = jsonpatch.apply_patch(copy.deepcopy(old), patch)
+            except jsonpatch.JsonPatchTestFailed as exc:
+                raise api_error(422, "Invalid", f"the server rejected our request: {exc}") from None
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                raise api_error(422, "Invalid", str(exc)) from None
+        elif content_type in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            if not isinstance(patch, dict):
+                raise api_error(400, "BadRequest", "a merge patch must be a JSON object")
+            new = merge_patch(old, patch)
+        else:
+            raise api_error(415, "UnsupportedMediaType", f"the patch type {content_type!r} is not supported")
+        self._check_precondition(patch if isinstance(patch, dict) else {}, old)
+        return self._update(request, info, new, old)
+
+    async def _serve_replace(self, request: kmock.Request) -> dict[str, Any]:
+        info = self._info(request.resource)
+        old = self._current(request)
+        if not isinstance(request.data, dict):
+            raise api_error(400, "BadRequest", "the body must be a JSON object")
+        self._check_precondition(request.data, old)
+        return self._update(request, info, request.data, old)
+
+    def _check_precondition(self, body: dict[str, Any], old: dict[str, Any]) -> None:
+        expected = (body.get("metadata") or {}).get("resourceVersion")
+        if expected and expected != old["metadata"]["resourceVersion"]:
+            raise api_error(409, "Conflict", "the object has been modified; please apply your changes to the latest "
+                                          "version and try again")
+
+    def _update(self, request: kmock.Request, info: kmock.ResourceInfo, new: dict[str, Any],
+                old: dict[str, Any]) -> dict[str, Any]:
+        new = self._prepare(request.resource, info, new, old, request.subresource)
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if new == old or request.params.get("dryRun"):
+            return new  # a no-op write changes nothing, like the real API server
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            return self._remove(request.resource, new)
+        return self._commit(request.resource, "MODIFIED", new)
+
+    async def _serve_delete(self, request: kmock.Request) -> dict[str, Any]:
+        self._info(request.resource)
+        obj = copy.deepcopy(self._current(request))
+        if obj["metadata"].get("finalizers"):
+            if not obj["metadata"].get("deletionTimestamp"):
+                obj["metadata"]["deletionTimestamp"] = now_iso()
+                return self._commit(request.resource, "MODIFIED", obj)
+            return obj
+        return self._remove(request.resource, obj)
+
+    def _remove(self, res: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        removed = self._commit(res, "DELETED", obj)
+        uid = obj["metadata"].get("uid")
+        if self.garbage_collection and uid:
+            for dep_res, objects in list(self._store.items()):
+                for dependent in list(objects.values()):
+                    if any(ref.get("uid") == uid for ref in dependent["metadata"].get("ownerReferences") or ()):
+                        self._remove(dep_res, copy.deepcopy(dependent))
+        return removed
+
+

@@ -1,0 +1,120 @@
+"""Kubernetes API semantics the emulator needs, as pure functions: merge patch, selectors, printer-column JSONPath."""
+
+import copy
+import datetime
+import re
+from typing import Any
+
+from kmock._internal import k8s  # kmock is pinned at 0.8
+
+
+class ApiError(k8s.KubernetesError):
+    """A Kubernetes Status error (`reason` is the machine-readable StatusReason)."""
+
+
+def api_error(code: int, reason: str, message: str) -> ApiError:
+    return ApiError(status=code, reason=reason, message=message, details={"causes": []})
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 merge patch; strategic-merge directives (`$...` keys) are dropped, lists replace."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+_LABEL_REQUIREMENT = re.compile(
+    r"\s*(?P<neg>!)?(?P<key>[\w./-]+)\s*(?:(?P<op>==|=|!=)\s*(?P<value>[\w./-]*)|\s+(?P<setop>in|notin)\s*"
+    r"\((?P<values>[^)]*)\))?\s*(?:,|$)")
+
+
+def match_labels(selector: str, labels: dict[str, str]) -> bool:
+    pos = 0
+    while pos < len(selector):
+        m = _LABEL_REQUIREMENT.match(selector, pos)
+        if not m or m.end() == pos:
+            raise api_error(400, "BadRequest", f"unable to parse requirement: {selector[pos:]!r}")
+        pos = m.end()
+        value, present = labels.get(m["key"]), m["key"] in labels
+        if m["op"] in ("=", "=="):
+            ok = value == m["value"]
+        elif m["op"] == "!=":
+            ok = value != m["value"]
+        elif m["setop"]:
+            values = {v.strip() for v in m["values"].split(",")}
+            ok = (present and value in values) if m["setop"] == "in" else not (present and value in values)
+        else:
+            ok = not present if m["neg"] else present
+        if not ok:
+            return False
+    return True
+
+
+def match_fields(selector: str, obj: dict[str, Any]) -> bool:
+    for requirement in filter(None, (s.strip() for s in selector.split(","))):
+        m = re.fullmatch(r"([\w.]+)\s*(==|=|!=)\s*(.*)", requirement)
+        if not m:
+            raise api_error(400, "BadRequest", f"invalid field selector: {requirement!r}")
+        value: Any = obj
+        for part in m[1].split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        actual = "" if value is None else str(value)
+        if (actual == m[3]) != (m[2] != "!="):
+            return False
+    return True
+
+
+def jsonpath(obj: Any, path: str) -> Any:
+    """The simple JSONPaths of printer columns: `.a.b`, `[0]`, `[?(@.type=="Ready")]`."""
+    values = [obj]
+    for name, fkey, fval, index in re.findall(r"\.([\w-]+)|\[\?\(@\.([\w-]+)==[\"']([^\"']*)[\"']\)\]|\[(\d+)\]", path):
+        found = []
+        for value in values:
+            if name and isinstance(value, dict) and name in value:
+                found.append(value[name])
+            elif fkey and isinstance(value, list):
+                found.extend(v for v in value if isinstance(v, dict) and str(v.get(fkey)) == fval)
+            elif index and isinstance(value, list) and int(index) < len(value):
+                found.append(value[int(index)])
+        values = found
+    return values[0] if values else None
+
+
+def human_age(timestamp: str | None) -> str | None:
+    if not timestamp:
+        return None
+    then = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    seconds = max(0, int((datetime.datetime.now(datetime.UTC) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def essence(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": code,
+            "reason": reason, "message": message}
+
+
+def namespace_object(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "uid": f"ns-{name}", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"phase": "Active"}}
+
+

@@ -1,0 +1,75 @@
+"""The API emulator behaves like an API server where our clients depend on it (shared by the bot's tests)."""
+
+import urllib.error
+
+import kubernetes
+import pytest
+
+from tests.fakes.kube import KubeAPI, wait_until
+from tests.operator.conftest import slackbot
+
+BOT = "/apis/chatops.h1bot.dev/v1alpha1/namespaces/emu/slackbots"
+
+
+@pytest.fixture(scope="module")
+def client(kube_api: KubeAPI, kubeconfig) -> kubernetes.client.CustomObjectsApi:
+    return kubernetes.client.CustomObjectsApi(kubernetes.config.new_client_from_config(config_file=str(kubeconfig)))
+
+
+def test_identity_generation_and_status_subresource(kube_api: KubeAPI):
+    created = kube_api.request("POST", BOT, slackbot("gen", "c", namespace="emu") | {"status": {"phase": "X"}})
+    meta = created["metadata"]
+    assert meta["namespace"] == "emu" and meta["uid"] and meta["creationTimestamp"] and meta["generation"] == 1
+    assert "status" not in created, "status is written through the subresource only"
+    spec = kube_api.request("PATCH", f"{BOT}/gen", {"spec": {"suspend": True}, "status": {"phase": "Y"}})
+    assert spec["metadata"]["generation"] == 2 and "status" not in spec
+    status = kube_api.request("PATCH", f"{BOT}/gen/status", {"status": {"phase": "Running"}, "spec": {"x": 1}})
+    assert status["metadata"]["generation"] == 2 and status["status"] == {"phase": "Running"}
+    assert "x" not in status["spec"]
+    assert int(status["metadata"]["resourceVersion"]) > int(spec["metadata"]["resourceVersion"])
+
+
+def test_json_patch_test_failure_is_422_and_stale_rv_is_409(kube_api: KubeAPI):
+    obj = kube_api.request("POST", BOT, slackbot("cas", "c", namespace="emu"))
+    with pytest.raises(urllib.error.HTTPError) as failed:
+        kube_api.request("PATCH", f"{BOT}/cas", [{"op": "test", "path": "/metadata/resourceVersion", "value": "1"}],
+                         content_type="application/json-patch+json")
+    assert failed.value.code == 422
+    kube_api.request("PATCH", f"{BOT}/cas", {"metadata": {"labels": {"a": "1"}}})
+    with pytest.raises(urllib.error.HTTPError) as stale:
+        kube_api.request("PATCH", f"{BOT}/cas", {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"],
+                                                             "labels": {"a": "2"}}})
+    assert stale.value.code == 409
+
+
+def test_watch_resumes_from_a_resource_version(kube_api: KubeAPI, client):
+    listed = client.list_namespaced_custom_object("chatops.h1bot.dev", "v1alpha1", "emu", "slackbots")
+    kube_api.request("POST", BOT, slackbot("late", "c", namespace="emu"))
+    events = kubernetes.watch.Watch().stream(
+        client.list_namespaced_custom_object, "chatops.h1bot.dev", "v1alpha1", "emu", "slackbots",
+        resource_version=listed["metadata"]["resourceVersion"], field_selector="metadata.name=late", timeout_seconds=2)
+    seen = [(e["type"], e["object"]["metadata"]["name"]) for e in events]
+    assert seen == [("ADDED", "late")], "only what happened after the list, filtered by name"
+
+
+def test_bot_merge_patches_its_status_with_the_kubernetes_client(kube_api: KubeAPI, client):
+    kube_api.request("POST", BOT, slackbot("rt", "c", namespace="emu"))
+    kube_api.request("PATCH", f"{BOT}/rt/status", {"status": {"phase": "Running"}})
+    client.patch_namespaced_custom_object_status("chatops.h1bot.dev", "v1alpha1", "emu", "slackbots", "rt",
+                                                 {"status": {"runtime": {"overrides": {"model": {"value": "m"}}}}})
+    assert kube_api.find("chatops.h1bot.dev/v1alpha1/slackbots", "emu", "rt")["status"] == {
+        "phase": "Running", "runtime": {"overrides": {"model": {"value": "m"}}}}
+
+
+def test_the_api_can_go_down_and_come_back(kube_api: KubeAPI):
+    with kube_api.outage():
+        with pytest.raises(urllib.error.HTTPError) as down:
+            kube_api.request("GET", BOT)
+        assert down.value.code == 503
+    port = kube_api.port
+    kube_api.stop_server()
+    with pytest.raises(urllib.error.URLError):
+        kube_api.request("GET", BOT)
+    kube_api.start_server()
+    assert kube_api.port == port
+    wait_until(lambda: kube_api.request("GET", BOT)["kind"] == "SlackBotList", message="the API is back")

@@ -1,0 +1,34 @@
+"""Which Secret keys a SlackBot uses, and the checksum that rolls the bot when (and only when) they change."""
+
+from h1bot_api.spec import SlackBotSpec
+from h1bot_operator.secrets import references, resolve, secret_names
+from tests.operator.conftest import example_bot, slackbot
+
+SPEC = SlackBotSpec.from_manifest(slackbot("b", "creds"))
+DATA = {"slack-bot-token": "eG94Yg==", "slack-app-token": "eGFwcA==", "openai-api-key": "c2s="}
+
+
+def test_references_map_spec_fields_to_the_bots_env():
+    assert [(r.env, r.name, r.key) for r in references(SPEC)] == [
+        ("SLACK_BOT_TOKEN", "creds", "slack-bot-token"), ("SLACK_APP_TOKEN", "creds", "slack-app-token"),
+        ("OPENAI_API_KEY", "creds", "openai-api-key")]
+    org = SlackBotSpec.from_manifest(example_bot("x"))
+    assert "OPENAI_ORG_ID" in {r.env for r in references(org)}
+    assert secret_names(org) == ["h1bot-credentials"]
+
+
+def test_checksum_covers_only_referenced_keys():
+    base = resolve(references(SPEC), {"creds": DATA}, "default")
+    unrelated = resolve(references(SPEC), {"creds": {**DATA, "other": "eA=="}}, "default")
+    rotated = resolve(references(SPEC), {"creds": {**DATA, "slack-bot-token": "bmV3"}}, "default")
+    assert base.resolved and base.checksum.startswith("sha256:")
+    assert unrelated.checksum == base.checksum
+    assert rotated.checksum != base.checksum
+
+
+def test_missing_secret_and_key_are_named():
+    missing_secret = resolve(references(SPEC), {"creds": None}, "team-a")
+    assert not missing_secret.resolved and missing_secret.checksum is None
+    assert missing_secret.message == "Secret team-a/creds not found"
+    missing_key = resolve(references(SPEC), {"creds": {"slack-bot-token": "eA==", "slack-app-token": "eA=="}}, "ns")
+    assert missing_key.missing == ("key 'openai-api-key' not found in Secret ns/creds (needed for OPENAI_API_KEY)",)
