@@ -20,6 +20,7 @@ tests/fakes/kube.py serves it on 127.0.0.1 from its own thread (`KubeAPI`) and r
 import asyncio
 import bisect
 import copy
+import json
 import re
 import time
 import uuid
@@ -117,10 +118,27 @@ class KubeEmulator(kmock.KubernetesEmulator):
                                              status=503)
         if re.fullmatch(r"/api/v1/namespaces/?", raw_request.path):  # kmock's URL parser cannot parse this one
             namespaces = sorted({"default", "kube-system"} | {ns for s in self._store.values() for ns, _ in s if ns})
+            if raw_request.query.get("watch") in ("true", "1"):
+                return await self._watch_namespaces(raw_request, namespaces)
             return aiohttp.web.json_response({"apiVersion": "v1", "kind": "NamespaceList",
                                               "metadata": {"resourceVersion": str(self._rv)},
                                               "items": [namespace_object(ns) for ns in namespaces]})
         return await super().__call__(raw_request)
+
+    async def _watch_namespaces(self, raw_request: aiohttp.web.BaseRequest,
+                                namespaces: list[str]) -> aiohttp.web.StreamResponse:
+        """Namespaces exist implicitly here: a watch (kopf's namespace observer) sees them all as ADDED, then
+        stays open until its timeout or until watches are dropped."""
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(raw_request)
+        for namespace in namespaces:
+            await response.write(json.dumps({"type": "ADDED", "object": namespace_object(namespace)}).encode() + b"\n")
+        timeout = float(raw_request.query.get("timeoutSeconds") or 60)
+        try:  # drop_watches() (outages, restarts) wakes every watch up
+            await asyncio.wait_for(self._wakeup("namespaces").wait(), timeout)
+        except TimeoutError:
+            pass
+        return response
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         # Skip KubernetesEmulator._handle (its naive bookkeeping). kmock's DSL matching walks the whole request

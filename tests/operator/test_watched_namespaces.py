@@ -1,0 +1,22 @@
+"""An operator installed for a list of namespaces (the chart's namespaced RBAC mode) runs only the bots there."""
+
+import time
+from pathlib import Path
+
+from tests.fakes.kube import KubeAPI, OperatorProcess, wait_until
+from tests.operator.conftest import BOTS, DEPLOYMENTS, secret, slackbot
+
+
+def test_only_bots_in_the_watched_namespaces_are_run(tmp_path: Path):
+    with KubeAPI() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        for namespace in ("team-a", "team-b"):
+            api.apply(secret("creds", namespace))
+            api.apply(slackbot("helpdesk", "creds", namespace))
+        with OperatorProcess(kubeconfig, args=(), env={"H1BOT_NAMESPACES": "team-a"}):
+            wait_until(lambda: api.find(DEPLOYMENTS, "team-a", "h1bot-helpdesk"), message="team-a's bot Deployment")
+            wait_until(lambda: (api.find(BOTS, "team-a", "helpdesk").get("status") or {}).get("phase"),
+                       message="team-a's bot status")
+            time.sleep(1)  # what the operator would have done in team-b, it has had time to do
+            assert api.find(DEPLOYMENTS, "team-b", "h1bot-helpdesk") is None
+            assert "status" not in api.find(BOTS, "team-b", "helpdesk")
