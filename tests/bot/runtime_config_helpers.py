@@ -1,10 +1,8 @@
 """Helpers for the runtime-configuration scenarios: a bot against the Kubernetes API emulator, asking it things in
 Slack, and reading what a cluster user sees (status, Events, recorded requests)."""
 
-import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from h1bot_bot.app import BotRuntime
@@ -40,18 +38,6 @@ async def cluster_bot(slack: FakeSlack, llm: FakeOpenAI, **settings: Any) -> Asy
     async with runtime:
         await slack.wait_for(lambda: slack.connected)
         yield runtime
-
-
-async def eventually(predicate: Callable[[], Any], timeout: float = 8.0, message: str = "") -> Any:  # noqa: ASYNC109
-    """Poll (without blocking the event loop the bot runs in) until `predicate()` is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s: {message or predicate} (last: {value!r})")
-        await asyncio.sleep(0.03)
 
 
 async def ask(slack: FakeSlack, user: str, text: str, channel: str = "C1", thread_ts: str | None = None,

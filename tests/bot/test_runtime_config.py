@@ -17,7 +17,6 @@ from tests.bot.runtime_config_helpers import (
     ask,
     cluster_bot,
     events,
-    eventually,
     overrides_of,
     patch_spec,
     question,
@@ -26,6 +25,7 @@ from tests.bot.runtime_config_helpers import (
     slackbot,
 )
 from tests.fakes.kube import KubeAPI
+from tests.fakes.waiting import eventually
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

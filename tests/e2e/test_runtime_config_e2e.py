@@ -16,7 +16,6 @@ from tests.bot.runtime_config_helpers import (
     add_people,
     ask,
     cluster_bot,
-    eventually,
     overrides_of,
     patch_spec,
     question,
@@ -26,6 +25,7 @@ from tests.bot.runtime_config_helpers import (
 from tests.fakes.kube import KubeAPI, OperatorThread
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
+from tests.fakes.waiting import eventually
 from tests.operator.conftest import DEPLOYMENTS, operator_settings
 
 pytestmark = pytest.mark.timeout(60)

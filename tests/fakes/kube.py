@@ -14,11 +14,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import aiohttp.web
 import yaml
 
 from tests.fakes.kube_emulator import CRD_PATH, KubeEmulator
+from tests.fakes.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 __all__ = ["CRD_PATH", "KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "object_path", "wait_until"]
@@ -162,18 +162,6 @@ def object_path(obj: dict[str, Any]) -> str:
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     namespace = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
     return f"{base}{namespace}/{obj['kind'].lower()}s/{meta['name']}"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, message: str = "") -> Any:
-    """Poll until the predicate returns something truthy; fail with the message (and last value) at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for: {message or predicate} (last: {value!r})")
-        time.sleep(interval)
 
 
 def free_port() -> int:
