@@ -15,8 +15,7 @@ from h1bot_bot.app import BotRuntime, run_bot
 from h1bot_bot.logs import JsonFormatter
 from tests.bot.conftest import bot_settings, write_manifest
 from tests.fakes.openai import Reply
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
 
 
 async def get(port: int, path: str) -> tuple[int, str]:

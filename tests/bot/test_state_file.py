@@ -11,8 +11,8 @@ import yaml
 
 from h1bot_bot.adapters.state_file import StateFile, StateFileError, state_path_for
 from h1bot_bot.core.overrides import apply_change, effective_spec, merge_patch_for
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 ADMIN = "U0123ADMIN"
 T1 = "2025-03-01T10:00:00Z"
 

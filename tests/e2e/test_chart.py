@@ -23,8 +23,8 @@ from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, vali
 from h1bot_operator import render as bot_render
 from h1bot_operator.settings import OperatorSettings
 from tests.fakes.kube import KubeAPI, wait_until
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "h1bot-operator"
 RELEASE, NAMESPACE = "h1bot-operator", "h1bot"
 KUBE_VERSION = "1.32.0"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 GKE = (REPO / "docs" / "gke.md").read_text()
 # os.environ["X"], env.get("X"), os.getenv("X"), and helpers called as _int(env, "X", ...)
 ENV_READ = re.compile(r"""(?:\b(?:environ|env)(?:\.get\(|\[)|\bgetenv\(|\(\s*env\s*,)\s*["']([A-Z][A-Z0-9_]+)["']""")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 IMAGES = {"operator": REPO / "Dockerfile.operator", "bot": REPO / "Dockerfile.bot"}
 BUILD_TOOLS = re.compile(r"\b(apt-get|apt|apk|gcc|g\+\+|make|build-essential|pip install|cargo|rustc)\b")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fakes.kube import REPO, KubeAPI, OperatorProcess, wait_until
+from tests.fakes.kube import KubeAPI, OperatorProcess, wait_until
+from tests.paths import REPO
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "kubectl"], capture_output=True).returncode != 0,
                                 reason="kubectl is not installed")

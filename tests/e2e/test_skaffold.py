@@ -7,7 +7,6 @@ checkout when present (CI and the dev machines have it), and that one check is s
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -15,7 +14,8 @@ import jsonschema
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 SKAFFOLD_SCHEMA = REPO.parent / "shared" / "schemas" / "skaffold" / "v4beta13.json"
 TEMPLATE_VARIABLE = re.compile(r"\{\{\s*\.(IMAGE_(?:FULLY_QUALIFIED|REPO|TAG|DIGEST)_([A-Za-z0-9_]+))\s*\}\}")
 

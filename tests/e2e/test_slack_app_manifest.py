@@ -3,15 +3,14 @@ scopes behind the Slack Web API methods the bot calls (each justified in a comme
 """
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.events import classify
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 MANIFEST_TEXT = (REPO / "slack-app-manifest.yaml").read_text()
 MANIFEST = yaml.safe_load(MANIFEST_TEXT)
 HISTORY = {"channels:history", "groups:history", "im:history", "mpim:history"}

@@ -6,15 +6,13 @@ source); CEL rules are evaluated with cel-python, walking the object alongside t
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import celpy
 import jsonschema
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-CRD_PATH = REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml"
+from tests.paths import CRD_PATH
 
 
 @dataclass(frozen=True)

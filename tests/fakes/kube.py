@@ -24,11 +24,11 @@ from typing import Any
 import aiohttp.web
 import yaml
 
-from tests.fakes.kube_emulator import CRD_PATH, KubeEmulator
+from tests.fakes.kube_emulator import KubeEmulator
 from tests.fakes.waiting import wait_until
+from tests.paths import CRD_PATH, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-__all__ = ["CRD_PATH", "KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "object_path", "wait_until"]
+__all__ = ["KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "object_path", "wait_until"]
 
 
 class KubeAPI:

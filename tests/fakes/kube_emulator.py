@@ -39,17 +39,16 @@ from kmock._internal import apps, k8s
 from tests.fakes.kube_protocol import (
     api_error,
     essence,
-    human_age,
-    jsonpath,
     match_fields,
     match_labels,
     merge_patch,
     namespace_object,
     now_iso,
+    printer_table,
     status_body,
 )
+from tests.paths import CRD_PATH
 
-CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "slackbots.chatops.h1bot.dev.yaml"
 EVENT_LOG_SIZE = 50_000  # per resource; older watch positions get 410 Gone
 
 
@@ -265,20 +264,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 "metadata": {"resourceVersion": str(self._rv)}, "items": items}
 
     def _table(self, res: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
-        columns = self._columns.get(res) or [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
-        definitions = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
-        definitions += [{"name": c["name"], "type": c["type"], "format": c.get("format", ""),
-                         "description": c.get("description", ""), "priority": c.get("priority", 0)} for c in columns]
-        rows = []
-        for obj in items:
-            cells: list[Any] = [obj["metadata"]["name"]]
-            for column in columns:
-                value = jsonpath(obj, column["jsonPath"])
-                cells.append(human_age(value) if column["type"] == "date" else value)
-            rows.append({"cells": cells, "object": {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-                                                    "metadata": obj["metadata"]}})
-        return {"apiVersion": "meta.k8s.io/v1", "kind": "Table", "metadata": {"resourceVersion": str(self._rv)},
-                "columnDefinitions": definitions, "rows": rows}
+        return printer_table(self._columns.get(res), items, str(self._rv))
 
     async def _serve_watch(self, request: kmock.Request) -> Any:
         self._info(request.resource)

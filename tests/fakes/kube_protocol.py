@@ -118,3 +118,25 @@ def namespace_object(name: str) -> dict[str, Any]:
             "status": {"phase": "Active"}}
 
 
+
+
+AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def printer_table(columns: list[dict[str, Any]] | None, items: list[dict[str, Any]],
+                  resource_version: str) -> dict[str, Any]:
+    """The server-side Table `kubectl get` asks for, from a CRD's additionalPrinterColumns."""
+    columns = columns or [AGE_COLUMN]
+    definitions = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
+    definitions += [{"name": c["name"], "type": c["type"], "format": c.get("format", ""),
+                     "description": c.get("description", ""), "priority": c.get("priority", 0)} for c in columns]
+    rows = []
+    for obj in items:
+        cells: list[Any] = [obj["metadata"]["name"]]
+        for column in columns:
+            value = jsonpath(obj, column["jsonPath"])
+            cells.append(human_age(value) if column["type"] == "date" else value)
+        rows.append({"cells": cells, "object": {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                                                "metadata": obj["metadata"]}})
+    return {"apiVersion": "meta.k8s.io/v1", "kind": "Table", "metadata": {"resourceVersion": resource_version},
+            "columnDefinitions": definitions, "rows": rows}

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from h1bot_operator.settings import OperatorSettings
-from tests.fakes.kube import REPO, KubeAPI, OperatorThread
+from tests.fakes.kube import KubeAPI, OperatorThread
+from tests.paths import REPO
 
 BOTS = "chatops.h1bot.dev/v1alpha1/slackbots"
 DEPLOYMENTS = "apps/v1/deployments"

@@ -13,9 +13,8 @@ from pydantic.fields import FieldInfo
 from h1bot_api import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAME, VERSION
 from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_api.status import CONDITION_TYPES, PHASES, RUNTIME_KEYS
-from tests.fakes.crd_schema import REPO, admit, load_crd, open_api_schema
-
-EXAMPLES = REPO / "examples"
+from tests.fakes.crd_schema import admit, load_crd, open_api_schema
+from tests.paths import EXAMPLES
 
 
 def example_bot() -> dict:
