@@ -139,6 +139,21 @@ def test_pip_installs_only_the_extra_the_image_needs(image):
     assert name in PROJECT["optional-dependencies"]
     assert "--no-cache-dir" in installs[0]
     assert "/opt/venv" in " ".join(i.args for i in stages[0].all("RUN"))
+    assert "-c constraints.txt" in installs[0], "images install the exact versions the suite passed with"
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_constraints_pin_every_dependency_of_both_images():
+    pinned = {_requirement_name(line): line.split("==")[1].split()[0]
+              for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line}
+    wanted = [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["operator"],
+              *PROJECT["optional-dependencies"]["bot"]]
+    missing = sorted({_requirement_name(r) for r in wanted} - set(pinned))
+    assert missing == [], f"pin them: regenerate constraints.txt (see its header); missing {missing}"
+    assert pinned["tiktoken"], "tiktoken's version decides the encodings' expected hashes: it must be pinned"
 
 
 def test_final_stage_only_takes_the_virtualenv_and_baked_data_from_the_builder(image):
