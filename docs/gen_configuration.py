@@ -32,12 +32,16 @@ class EnvVar:
 
 # The process contracts. Secrets reach the bot as env vars mapped by the operator from the SlackBot's secretKeyRefs.
 OPERATOR_ENV = (
-    EnvVar("H1BOT_BOT_IMAGE", "(required)", "Bot image put into every bot Deployment whose SlackBot sets no "
-           "spec.template.image (CLI `--bot-image`). The chart sets it from `botImage`."),
+    EnvVar("H1BOT_BOT_IMAGE", "`ghcr.io/h1bot/h1bot-bot:<version>`", "Bot image put into every bot Deployment "
+           "whose SlackBot sets no spec.template.image (CLI `--bot-image`). The chart sets it from `botImage`."),
     EnvVar("H1BOT_NAMESPACES", "empty", "Comma-separated namespaces to serve; empty serves all namespaces (CLI "
            "`--namespace/-n`, repeatable, or `--all-namespaces/-A`). The chart sets it from `watchNamespaces`."),
     EnvVar("LOG_FORMAT", "`text`", "`text` or `json`."),
     EnvVar("H1BOT_PEERING", "empty", "kopf peering object name; empty runs the operator standalone."),
+    EnvVar("H1BOT_METRICS_PORT", "`9090`", "Port of the operator's Prometheus `/metrics`: "
+           "`h1bot_operator_reconciles_total{outcome}`, `h1bot_operator_reconcile_seconds`, "
+           "`h1bot_operator_slackbots{phase}`; `0` turns it off (CLI `--metrics-port`). The chart sets it from "
+           "`metricsPort`."),
     EnvVar("LOG_LEVEL", "`INFO`", "`DEBUG` turns on kopf's verbose logging."),
     EnvVar("KUBECONFIG", "`~/.kube/config`", "Kubeconfig used when running outside a cluster; in a pod the "
            "ServiceAccount's in-cluster credentials are used."),

@@ -10,6 +10,7 @@ Run with `h1bot-operator` (see __main__.py) or `kopf run -m h1bot_operator.handl
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ import kubernetes
 from h1bot_api import GROUP, KIND, PLURAL, VERSION
 from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_operator.kube import Kube
+from h1bot_operator.metrics import OperatorMetrics
 from h1bot_operator.reconcile import Outcome, reconcile
 from h1bot_operator.render import MANAGED_BY
 from h1bot_operator.secrets import secret_names
@@ -35,8 +37,9 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Operator-wide state shared by every handler through kopf's memo."""
 
-    def __init__(self, config: OperatorSettings, kube: Kube) -> None:
+    def __init__(self, config: OperatorSettings, kube: Kube, metrics: OperatorMetrics | None = None) -> None:
         self.config, self.kube = config, kube
+        self.metrics = metrics or OperatorMetrics()
         self._locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
         self.own_writes: dict[str, str] = {}  # child uid → resourceVersion the operator itself produced
@@ -64,8 +67,17 @@ def run(runtime: Runtime, namespace: str, name: str, uid: str | None = None) -> 
     with runtime.lock(namespace, name):
         bot = runtime.kube.slackbot(namespace, name)
         if bot is None or bot["metadata"].get("deletionTimestamp") or (uid and bot["metadata"]["uid"] != uid):
+            if bot is None:
+                runtime.metrics.phase(namespace, name, None)
             return None  # garbage collection takes the children
-        outcome = reconcile(runtime.kube, runtime.config, bot, on_write=runtime.record_write)
+        started = time.perf_counter()
+        try:
+            outcome = reconcile(runtime.kube, runtime.config, bot, on_write=runtime.record_write)
+        except Exception:
+            runtime.metrics.reconciled("error", time.perf_counter() - started)
+            raise
+        runtime.metrics.reconciled(outcome.kind, time.perf_counter() - started)
+        runtime.metrics.phase(namespace, name, outcome.status.get("phase"))
     for type_, reason, message in outcome.events:
         kopf.event(bot, type=type_, reason=reason, message=message)
     return outcome
@@ -78,6 +90,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         memo.runtime = Runtime(config, Kube.connect(config.kubeconfig))
     except kubernetes.config.ConfigException as exc:
         raise kopf.PermanentError(f"no Kubernetes credentials: {exc}") from exc
+    if config.metrics_port:
+        memo.runtime.metrics.serve(config.metrics_port)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.reporting_component = "h1bot-operator"
@@ -154,3 +168,17 @@ def secret_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo,
         return
     for bot_name in sorted(set(slackbots_by_secret.get((namespace, name), ()))):
         run(memo.runtime, namespace, bot_name)
+
+
+@kopf.on.cleanup()
+def stop_serving_metrics(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None:
+        runtime.metrics.close()
+
+
+@kopf.on.event(*SLACKBOTS)
+def slackbot_event(type: str | None, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """A deleted SlackBot leaves the phase gauge (no deletion handler: that would add a finalizer)."""
+    if type == "DELETED":
+        memo.runtime.metrics.phase(namespace, name, None)

@@ -26,6 +26,7 @@ class Outcome:
     status: dict[str, Any]
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # (type, reason, message)
     retry: str | None = None  # why to try again later (missing Secrets); None when done
+    kind: str = "ok"  # ok, waiting_for_secrets, invalid_spec or conflict (for metrics)
 
 
 def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -50,6 +51,7 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         spec = SlackBotSpec.from_manifest(bot)
     except ConfigError as exc:
         observed = dataclasses.replace(observed, config_error=str(exc), deployment=kube.get(deployment_path))
+        outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
 
     refs = secrets_mod.references(spec)
@@ -65,9 +67,10 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
             deployment = _apply(kube, desired, outcome, on_write, rollout=rollout)
         else:  # leave a running bot on its current credentials until the Secrets are back
             deployment = kube.get(deployment_path)
-            outcome.retry = state.message
+            outcome.retry, outcome.kind = state.message, "waiting_for_secrets"
     except ChildConflict as exc:
         observed = dataclasses.replace(observed, conflict=str(exc))
+        outcome.kind = "conflict"
         deployment = kube.get(deployment_path)
     observed = dataclasses.replace(observed, deployment=deployment)
     return _finish(kube, bot, observed, previous, outcome)

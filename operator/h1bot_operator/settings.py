@@ -21,6 +21,7 @@ class OperatorSettings:
     log_format: str = "text"  # text | json
     peering: str = ""  # kopf peering name; empty: standalone
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"  # empty: no liveness endpoint
+    metrics_port: int = 9090  # Prometheus /metrics; 0: none
     kubeconfig: str | None = None  # None: in-cluster config, else $KUBECONFIG or ~/.kube/config
     retry_delay: float = 5.0  # first retry of a SlackBot whose Secrets are missing; doubles up to retry_delay_max
     retry_delay_max: float = 300.0
@@ -41,6 +42,10 @@ class OperatorSettings:
             "log_format": env.get("LOG_FORMAT", "text").strip().lower() or "text",
             "peering": env.get("H1BOT_PEERING", "").strip(),
         }
+        if raw_port := env.get("H1BOT_METRICS_PORT", "").strip():
+            if not raw_port.isdigit():
+                raise ValueError(f"H1BOT_METRICS_PORT must be a port number, not {raw_port!r}")
+            values["metrics_port"] = int(raw_port)
         if env.get("H1BOT_BOT_IMAGE", "").strip():
             values["bot_image"] = env["H1BOT_BOT_IMAGE"].strip()
         values.update(overrides)
@@ -55,7 +60,8 @@ def split_namespaces(value: str) -> tuple[str, ...]:
 
 
 def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> OperatorSettings:
-    """CLI flags win over the environment: --bot-image, -n/--namespace (repeatable), -A, --log-format, --peering."""
+    """CLI flags win over the environment: --bot-image, -n/--namespace (repeatable), -A, --log-format, --peering,
+    --metrics-port."""
     parser = argparse.ArgumentParser(prog="h1bot-operator", description="Reconcile SlackBot resources into bots.")
     parser.add_argument("--bot-image", help="default bot image (env H1BOT_BOT_IMAGE)")
     scope = parser.add_mutually_exclusive_group()
@@ -66,8 +72,12 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> OperatorSe
     parser.add_argument("--peering", help="kopf peering name; empty: standalone (env H1BOT_PEERING)")
     parser.add_argument("--liveness", help="liveness endpoint URL, empty to disable (default: %(default)s)",
                         default=OperatorSettings.liveness_endpoint)
+    parser.add_argument("--metrics-port", type=int, help="port of /metrics, 0 to disable (env H1BOT_METRICS_PORT, "
+                        "default 9090)")
     args = parser.parse_args(argv)
     overrides: dict[str, object] = {"liveness_endpoint": args.liveness}
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port
     if args.bot_image:
         overrides["bot_image"] = args.bot_image
     if args.all_namespaces:

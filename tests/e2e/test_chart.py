@@ -46,6 +46,7 @@ EVERYTHING_CHANGED = {
         {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
     "podAnnotations": {"example.com/scrape": "false"},
     "commonLabels": {"team": "platform"},
+    "metricsPort": 9100,
     "podMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}},
     "fullnameOverride": "chatops",
 }
@@ -153,14 +154,14 @@ def test_operator_runs_once_non_root_read_only_with_kopf_liveness_probes(chart):
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
-    (port,) = container["ports"]
-    assert port["containerPort"] == 8080
+    health, metrics = container["ports"]
+    assert (health["containerPort"], metrics["name"], metrics["containerPort"]) == (8080, "metrics", 9090)
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": health["name"]}
     assert container["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
     env = env_of(container)
     assert env == {"H1BOT_BOT_IMAGE": f"ghcr.io/h1bot/h1bot-bot:{chart.metadata['appVersion']}",
-                   "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": ""}
+                   "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": "", "H1BOT_METRICS_PORT": "9090"}
 
 
 def test_non_default_values_reach_the_objects(chart):
@@ -173,7 +174,9 @@ def test_non_default_values_reach_the_objects(chart):
     assert container["imagePullPolicy"] == "Always"
     assert container["resources"] == EVERYTHING_CHANGED["resources"]
     assert env_of(container) == {"H1BOT_BOT_IMAGE": "europe-docker.pkg.dev/p/h1bot/h1bot-bot:1.2.3",
-                                 "H1BOT_NAMESPACES": "team-a", "LOG_FORMAT": "json", "H1BOT_PEERING": "h1bot"}
+                                 "H1BOT_NAMESPACES": "team-a", "LOG_FORMAT": "json", "H1BOT_PEERING": "h1bot",
+                                 "H1BOT_METRICS_PORT": "9100"}
+    assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
     for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
         assert pod["spec"][key] == EVERYTHING_CHANGED[key]
     assert pod["spec"]["serviceAccountName"] == "bots-operator"
@@ -183,7 +186,8 @@ def test_non_default_values_reach_the_objects(chart):
     for obj in objects:
         assert obj["metadata"]["labels"]["team"] == "platform", obj["kind"]
     assert pod["metadata"]["labels"]["team"] == "platform"
-    (monitor,) = only(objects, "PodMonitor")
+    operator_monitor, monitor = only(objects, "PodMonitor")
+    assert operator_monitor["metadata"]["labels"]["release"] == monitor["metadata"]["labels"]["release"]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a"]}
@@ -211,7 +215,7 @@ def test_a_new_bot_image_changes_the_operator_pod_template_so_the_operator_resta
 
 def test_pod_monitor_scrapes_the_bots_pods_wherever_they_run(chart):
     assert not only(render(chart), "PodMonitor"), "off by default: it needs the Prometheus Operator CRDs"
-    (monitor,) = only(render(chart, {"podMonitor": {"enabled": True}}), "PodMonitor")
+    _, monitor = only(render(chart, {"podMonitor": {"enabled": True}}), "PodMonitor")
     assert monitor["spec"]["namespaceSelector"] == {"any": True}
     # the labels and port of the pods the operator renders for a bot
     pod = bot_render.deployment(BOT, _example_spec(), OperatorSettings(bot_image="bot:1"), "sum")["spec"]["template"]
@@ -220,6 +224,16 @@ def test_pod_monitor_scrapes_the_bots_pods_wherever_they_run(chart):
     assert selector.items() <= bot_render.labels("another-bot").items(), "one selector for every bot"
     (container,) = pod["spec"]["containers"]
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] in {p["name"] for p in container["ports"]}
+
+
+def test_pod_monitor_scrapes_the_operators_own_metrics_port(chart):
+    objects = render(chart, {"podMonitor": {"enabled": True}})
+    operator_monitor, _ = only(objects, "PodMonitor")
+    (deployment,) = only(objects, "Deployment")
+    assert operator_monitor["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert operator_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert [m["metadata"]["name"] for m in only(render(chart, {"podMonitor": {"enabled": True}, "metricsPort": 0}),
+                                                "PodMonitor")] == ["h1bot-operator-bots"], "no port, no monitor"
 
 
 def _example_spec():
@@ -377,8 +391,9 @@ def test_rendered_chart_on_an_api_server_runs_the_operator_which_starts_a_bot_wi
         health = free_port()  # the rendered probe port (8080) may be taken on a shared test machine
         command = [str(REPO / ".venv" / "bin" / container["command"][0]), *container.get("args", []),
                    f"--liveness=http://127.0.0.1:{health}{container['livenessProbe']['httpGet']['path']}"]
+        metrics = free_port()  # likewise the rendered metrics port (9090)
         env = {**{e["name"]: e["value"] for e in container["env"]}, "KUBECONFIG": str(kubeconfig),
-               "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+               "HOME": str(tmp_path), "PATH": os.environ["PATH"], "H1BOT_METRICS_PORT": str(metrics)}
         log = tmp_path / "operator.log"
         with log.open("w") as output:
             operator = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -393,6 +408,8 @@ def test_rendered_chart_on_an_api_server_runs_the_operator_which_starts_a_bot_wi
             assert bot_container["image"] == bot_image
             with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=5) as probe:
                 assert probe.status == 200
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as scrape:
+                assert 'h1bot_operator_reconciles_total{outcome="ok"}' in scrape.read().decode()
         finally:
             operator.terminate()  # what the kubelet sends: the operator stops promptly and cleanly
             exit_code = operator.wait(timeout=20)

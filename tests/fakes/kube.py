@@ -236,9 +236,12 @@ class OperatorProcess:
                  env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
         self.port = free_port()
         self.liveness = f"http://127.0.0.1:{self.port}/healthz"
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         default = [str(Path(sys.executable).with_name("h1bot-operator"))]
         self.command = [*(command or default), f"--liveness={self.liveness}", *args]  # kopf run takes it too
-        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), "LOG_FORMAT": "text", **(env or {})}
+        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), "LOG_FORMAT": "text",
+                    "H1BOT_METRICS_PORT": str(self.metrics_port), **(env or {})}
         self.log_path = log_path or kubeconfig.with_name(f"operator-{self.port}.log")
         self.process: subprocess.Popen[bytes] | None = None
 
