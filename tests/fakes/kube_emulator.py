@@ -116,27 +116,34 @@ class KubeEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response(status_body(503, "ServiceUnavailable", "the server is down (test outage)"),
                                              status=503)
         if re.fullmatch(r"/api/v1/namespaces/?", raw_request.path):  # kmock's URL parser cannot parse this one
-            namespaces = sorted({"default", "kube-system"} | {ns for s in self._store.values() for ns, _ in s if ns})
             if raw_request.query.get("watch") in ("true", "1"):
-                return await self._watch_namespaces(raw_request, namespaces)
+                return await self._watch_namespaces(raw_request)
             return aiohttp.web.json_response({"apiVersion": "v1", "kind": "NamespaceList",
                                               "metadata": {"resourceVersion": str(self._rv)},
-                                              "items": [namespace_object(ns) for ns in namespaces]})
+                                              "items": [namespace_object(ns) for ns in self._namespaces()]})
         return await super().__call__(raw_request)
 
-    async def _watch_namespaces(self, raw_request: aiohttp.web.BaseRequest,
-                                namespaces: list[str]) -> aiohttp.web.StreamResponse:
-        """Namespaces exist implicitly here: a watch (kopf's namespace observer) sees them all as ADDED, then
-        stays open until its timeout or until watches are dropped."""
+    def _namespaces(self) -> list[str]:
+        return sorted({"default", "kube-system"} | {ns for store in self._store.values() for ns, _ in store if ns})
+
+    async def _watch_namespaces(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        """Namespaces exist implicitly here (as soon as something is created in one): a watch (kopf's namespace
+        observer) sees each as ADDED, then stays open until its timeout or until watches are dropped."""
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(raw_request)
-        for namespace in namespaces:
-            await response.write(json.dumps({"type": "ADDED", "object": namespace_object(namespace)}).encode() + b"\n")
-        timeout = float(raw_request.query.get("timeoutSeconds") or 60)
-        try:  # drop_watches() (outages, restarts) wakes every watch up
-            await asyncio.wait_for(self._wakeup("namespaces").wait(), timeout)
-        except TimeoutError:
-            pass
+        deadline = time.monotonic() + float(raw_request.query.get("timeoutSeconds") or 60)
+        sent: set[str] = set()
+        wakeup = self._wakeup("namespaces")  # drop_watches() (outages, restarts) sets it
+        while not wakeup.is_set() and time.monotonic() < deadline:
+            for namespace in self._namespaces():
+                if namespace not in sent:
+                    sent.add(namespace)
+                    event = {"type": "ADDED", "object": namespace_object(namespace)}
+                    await response.write(json.dumps(event).encode() + b"\n")
+            try:
+                await asyncio.wait_for(wakeup.wait(), 0.5)
+            except TimeoutError:
+                pass
         return response
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:

@@ -13,8 +13,12 @@ def test_only_bots_in_the_watched_namespaces_are_run(tmp_path: Path):
         for namespace in ("team-a", "team-b"):
             api.apply(secret("creds", namespace))
             api.apply(slackbot("helpdesk", "creds", namespace))
-        with OperatorProcess(kubeconfig, args=(), env={"H1BOT_NAMESPACES": "team-a"}):
+        with OperatorProcess(kubeconfig, args=(), env={"H1BOT_NAMESPACES": "team-a,team-c"}):
             wait_until(lambda: api.find(DEPLOYMENTS, "team-a", "h1bot-helpdesk"), message="team-a's bot Deployment")
+            # team-c's first objects arrive while the operator runs
+            api.apply(secret("creds", "team-c"))
+            api.apply(slackbot("oncall", "creds", "team-c"))
+            wait_until(lambda: api.find(DEPLOYMENTS, "team-c", "h1bot-oncall"), message="team-c's bot Deployment")
             wait_until(lambda: (api.find(BOTS, "team-a", "helpdesk").get("status") or {}).get("phase"),
                        message="team-a's bot status")
             time.sleep(1)  # what the operator would have done in team-b, it has had time to do
