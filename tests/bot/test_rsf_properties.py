@@ -4,7 +4,7 @@ import asyncio
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from h1bot_bot.core.chunking import CONTINUED_MARK, render_message
@@ -97,7 +97,11 @@ def test_first_level_chunks_cover_every_older_message_once_in_order(messages, co
 def test_chunk_boundaries_stay_put_as_the_thread_grows(messages, more, config):
     before, _ = run(messages, config, 60, 0)
     after, _ = run(messages + more, config, 60, 0)
-    stable = [c for c in before.chunks[:-1] if not (before.stats.newest_split and c.last == len(messages) - 1)]
+    stable = before.chunks[:-1]
+    if before.stats.newest_split:  # the newest message's summarized head is not a piece of the longer thread:
+        newest = len(messages) - 1  # the chunk it closed and the ones holding it may change
+        stable = [c for c, following in zip(stable, before.chunks[1:], strict=True)
+                  if newest not in (c.last, following.first)]
     assert [c.text for c in after.chunks[:len(stable)]] == [c.text for c in stable]
 
 
@@ -110,3 +114,50 @@ def test_a_repeated_mention_costs_no_new_summaries(blow_up):
     second, llm = run(messages, config, 60, blow_up, cache)
     assert first.stats.summarize_calls > 0 and not llm.calls
     assert second.messages == first.messages and second.stats.cache_hits > 0
+
+
+@st.composite
+def growing_threads(draw):
+    """(settings, an initial thread, the sizes it grows to, one per later mention): the settings the bound on later
+    mentions is stated for (see compress_history's module docstring), with messages of 1..150 tokens:
+    - a mention adds 1..5 messages, so the summarized part grows by at most 6 messages (the new ones and one
+      pushed out of the verbatim window): chunk_tokens > max_depth * 6 * (longest message + 2);
+    - the room for summaries, threshold * (1 - recent_share), is at most one chunk (so a level that starts merges
+      one chunk);
+    - every message fits the verbatim share of the threshold (it is never cut in two).
+    Chunks only a few messages long, or a threshold of many chunks, are outside the bound: they are left out here."""
+    depth = draw(st.integers(1, 4))
+    share = draw(st.floats(0.3, 0.7))
+    threshold = draw(st.integers(600, 4000))
+    longest = draw(st.integers(10, 110))  # words: up to ~150 tokens
+    rng = random.Random(draw(st.integers(0, 10**6)))
+    initial, mentions = draw(st.integers(1, 1200)), draw(st.integers(30, 80))
+    sizes = [initial]
+    for _ in range(mentions):
+        sizes.append(sizes[-1] + rng.randint(1, 5))
+    messages = []
+    for n in range(sizes[-1]):
+        text = " ".join(rng.choice(VOCAB) for _ in range(rng.randint(1, longest)))
+        role = "assistant" if rng.random() < 0.3 else "user"
+        messages.append({"role": role, "content": text if role == "assistant" else f"User{n % 3} (U00{n % 3}): {text}"})
+    most = max(COUNTER.count_message(m) for m in messages)
+    chunk = max(depth * 6 * (most + 2) + 1, int(threshold * (1 - share)) + 1) + draw(st.integers(0, 1500))
+    # Summaries as long as a quarter chunk merge only a few per group: deep trees within a short thread.
+    summary = draw(st.sampled_from([None, chunk // 4]))
+    config = RSFSettings(threshold_tokens=threshold, chunk_tokens=chunk, max_depth=depth, recent_share=share,
+                         summary_tokens=summary)
+    assume(most <= threshold * share - summary_reserve(COUNTER, config))
+    return config, messages, sizes
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=growing_threads(), summarizer=summarizers)
+def test_every_later_mention_costs_at_most_two_summaries(case, summarizer):
+    config, messages, sizes = case
+    cache = SummaryCache()
+    run(messages[:sizes[0]], config, *summarizer, cache)  # the first mention pays for the whole thread
+    for size in sizes[1:]:
+        result, llm = run(messages[:size], config, *summarizer, cache)
+        assert len(llm.calls) <= 2, f"the mention at {size} messages cost {len(llm.calls)} summaries"
+        assert result.messages[-1] == messages[size - 1]
+        assert sum(COUNTER.count_message(m) for m in result.messages) <= config.threshold_tokens

@@ -225,6 +225,25 @@ async def test_a_second_mention_after_one_new_message_costs_at_most_two_summarie
         assert tokens(counter, result.messages) <= 3000
 
 
+async def test_a_thread_growing_to_three_levels_costs_at_most_two_summaries_per_mention(counter):
+    # Messages up to ~90 tokens, 1..5 per mention; chunks of 1700 > max_depth * 6 messages, summaries capped at
+    # 150: a chunk that closes leaves more than a summary's worth in the next one (the case that cost 3 calls).
+    settings = RSFSettings(threshold_tokens=1200, chunk_tokens=1700, max_depth=3)
+    everything = thread(900, seed=3, words=(30, 60))
+    rng, cache, size = random.Random(5), SummaryCache(), 30
+    costs, levels = [], set()
+    while size < len(everything):
+        size = min(len(everything), size + rng.randint(1, 5))
+        llm = Condenser()
+        result = await compress_history(everything[:size], counter, settings, llm, cache)
+        costs.append(len(llm.calls))
+        levels.add(result.stats.levels)
+        assert result.messages[-1] == everything[size - 1]
+        assert tokens(counter, result.messages) <= settings.threshold_tokens
+    assert max(costs) <= 2, f"mention {costs.index(max(costs))} cost {max(costs)} summaries"
+    assert levels == {1, 2, 3} and costs.count(2) > 10
+
+
 async def test_the_cache_is_per_model(counter):
     cache = SummaryCache()
     settings = RSFSettings(threshold_tokens=2000, chunk_tokens=800)

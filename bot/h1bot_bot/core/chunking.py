@@ -116,6 +116,11 @@ def _chunk(pieces: list[Piece], tokens: int) -> Chunk:
     return Chunk(tuple(pieces), SEPARATOR.join(p.text for p in pieces), tokens)
 
 
+def recent_budget(threshold_tokens: int, recent_share: float, reserve: int) -> int:
+    """Most tokens the verbatim messages take, unless the newest message alone is longer."""
+    return min(int(threshold_tokens * recent_share), threshold_tokens - reserve)
+
+
 def select_recent(messages: Sequence[Mapping[str, Any]], counts: list[int], counter: TokenCounter,
                   threshold_tokens: int, recent_share: float,
                   reserve: int) -> tuple[list[tuple[int, Mapping[str, Any]]], list[dict]]:
@@ -124,13 +129,13 @@ def select_recent(messages: Sequence[Mapping[str, Any]], counts: list[int], coun
     The newest message is kept whole when it leaves room for the summary; otherwise its end is kept and its
     beginning summarized. Older messages join it while they fit `recent_share` of the threshold."""
     limit = threshold_tokens - reserve
-    recent_budget = min(int(threshold_tokens * recent_share), limit)
+    budget = recent_budget(threshold_tokens, recent_share, reserve)
     newest = len(messages) - 1
     if counts[newest] > limit:
-        head, tail = split_newest(messages[newest], counter, max(min(recent_budget, limit), _MIN_TAIL_TOKENS))
+        head, tail = split_newest(messages[newest], counter, max(budget, _MIN_TAIL_TOKENS))
         return [*enumerate(messages[:newest]), (newest, head)], [tail]
     start, used = newest, counts[newest]
-    while start > 0 and used + counts[start - 1] <= recent_budget:
+    while start > 0 and used + counts[start - 1] <= budget:
         start -= 1
         used += counts[start]
     return list(enumerate(messages[:start])), [dict(m) for m in messages[start:]]

@@ -2,10 +2,13 @@
 
 `compress_history` turns a thread's chat history into one that fits `threshold_tokens`: the newest messages stay
 verbatim, older ones are packed into chunks from the oldest, summarized (concurrently, through the cache), and the
-summaries summarized again while they do not fit. At each level the newest chunk's summary is set aside rather than
-merged upwards, so a thread that grows by one message costs one or two new summaries, not a path through every level.
-Termination: summaries are clipped to `summary_cap` tokens, a level that does not shrink the total stops the
-recursion, `max_depth` bounds the levels; what still does not fit is dropped, oldest first, with a note.
+summaries of closed groups merged level by level while they do not fit; each level's newest group is set aside.
+Later mentions cost <= 2 summaries (the open chunk, plus a closing chunk or one higher-level change): level k+1 takes
+in level k's newest closed summary only once the open level-1 chunk is k/max_depth full, and a level starts on an
+estimate (set-aside summaries at their cap) that changes only then. Holds while a mention adds < chunk_tokens/max_depth
+tokens to the summarized part and the room for summaries is at most one chunk (a larger room: a new level costs more).
+Termination: summaries are clipped to `summary_cap` tokens and `max_depth` bounds the levels; what still does not
+fit is dropped, oldest first, with a note.
 """
 
 import asyncio
@@ -22,6 +25,7 @@ from h1bot_bot.core.chunking import (
     joined_tokens,
     message_pieces,
     pack,
+    recent_budget,
     select_recent,
 )
 from h1bot_bot.core.prompts import FINAL_LEVEL, SUMMARY_HEADER
@@ -146,10 +150,14 @@ async def compress_history(messages: Sequence[Mapping[str, Any]], counter: Token
     stats.newest_split = len(older) == len(messages)
     stats.summarized_messages, stats.verbatim_messages = len(older), len(recent) - stats.newest_split
     space = settings.threshold_tokens - sum(counter.count_message(m) for m in recent)
-    header = counter.count_message(_summary_message(settings, [], len(older), dropped=False))
+    # The room for summaries, the same at every mention (unless the newest message alone is very long): the
+    # levels are chosen against it.
+    steady = settings.threshold_tokens - recent_budget(settings.threshold_tokens, settings.recent_share, reserve)
+    header = counter.count_message(_summary_message(settings, [], 10**6, dropped=False))
 
     pieces = message_pieces(older, counter, settings.chunk_tokens)
-    summaries = await run.reduce(pieces, space - header - SEPARATOR_TOKENS, settings.max_depth)
+    summaries = await run.reduce(pieces, min(space, steady) - header - SEPARATOR_TOKENS, settings.max_depth,
+                                 hold_back=True)
     summary = _fit_summary(summaries, len(older), space, counter, settings, stats)
     final = [summary, *recent] if summary else recent
     stats.output_tokens = sum(counter.count_message(m) for m in final)
@@ -167,8 +175,9 @@ async def summarize_all(messages: Sequence[Mapping[str, Any]], counter: TokenCou
     pieces = message_pieces(enumerate(messages), counter, settings.chunk_tokens)
     if not pieces:
         return ThreadSummary("", stats)
-    reduced = await run.reduce(pieces, settings.chunk_tokens, max(settings.max_depth, SUMMARIZE_ALL_MAX_DEPTH))
-    while joined_tokens(reduced) > settings.chunk_tokens and len(reduced) > 1:  # only after stalling: bounded
+    reduced = await run.reduce(pieces, settings.chunk_tokens, max(settings.max_depth, SUMMARIZE_ALL_MAX_DEPTH),
+                               hold_back=False)
+    while joined_tokens(reduced) > settings.chunk_tokens and len(reduced) > 1:  # only if the deepest level overflows
         reduced, stats.truncated, stats.dropped_summaries = reduced[1:], True, stats.dropped_summaries + 1
     [final] = await run.summarize_level(pack(reduced, settings.chunk_tokens)[:1], FINAL_LEVEL, clip=False)
     text = final.text if not stats.truncated else f"{TRUNCATION_NOTE}\n\n{final.text}"
@@ -188,26 +197,43 @@ class _Run:
         self.stats = RSFStats()
         self.first_level: list[Chunk] = []
 
-    async def reduce(self, pieces: list[Piece], target: int, max_depth: int) -> list[Piece]:
-        """Summarize level by level until the pieces, joined, fit `target` tokens; oldest first on return."""
-        items: list[Piece] = list(pieces)
-        carried: list[Piece] = []  # the newest summary of each level, set aside (oldest first)
-        while joined_tokens(items + carried) > target and self.stats.levels < max_depth:
-            inputs, kept = (items, carried) if items else (carried, [])
-            chunks = pack(inputs, self.settings.chunk_tokens)
-            if not self.first_level:
-                self.first_level = chunks
-            self.stats.levels += 1
-            outputs = await self.summarize_level(chunks, self.stats.levels)
-            if items:  # the newest chunk will still grow: keep its summary out of the next level
-                new_items, new_carried = outputs[:-1], [outputs[-1], *kept]
-            else:
-                new_items, new_carried = outputs, kept
-            if joined_tokens(new_items + new_carried) >= joined_tokens(items + carried):
-                self.stats.stalled = True
+    async def reduce(self, pieces: list[Piece], target: int, max_depth: int, *, hold_back: bool) -> list[Piece]:
+        """Summarize level by level until the pieces fit `target` tokens; oldest first on return.
+
+        Level k+1's input is the summaries of level k's groups that were closed when there were as many closed
+        level-1 chunks as `ingest_counts` says; level k's other summaries (its newest group, and with `hold_back`
+        at most one just-closed group) are set aside into the result."""
+        if joined_tokens(pieces) <= target:
+            return list(pieces)
+        chunk_tokens = self.settings.chunk_tokens
+        set_aside = (2 if hold_back else 1) * (self.settings.summary_cap + SEPARATOR_TOKENS)
+        inputs: list[list[Piece]] = [list(pieces)]
+        outputs: list[list[Piece]] = []
+        as_of: list[int] = []
+        while True:
+            level = len(inputs)
+            groups = pack(inputs[-1], chunk_tokens)
+            if level == 1:
+                self.first_level = groups
+                as_of = ingest_counts(groups, chunk_tokens, max_depth, hold_back)
+            outputs.append(await self.summarize_level(groups, level))
+            self.stats.levels = level
+            self.stats.stalled |= len(inputs[-1]) > 1 and joined_tokens(outputs[-1]) >= joined_tokens(inputs[-1])
+            if level >= max_depth:
                 break
-            items, carried = new_items, new_carried
-        return items + carried
+            count = as_of[level - 1]
+            for earlier in inputs[1:]:  # level k's closed groups as of that count, level by level
+                count = max(0, len(pack(earlier[:count], chunk_tokens)) - 1)
+            upward = outputs[-1][:count]
+            # Stop here if the result fits even with every set-aside summary at its cap: a decision that can only
+            # change when `upward` does, never in a mention where a lower level is busy.
+            if not upward or joined_tokens(upward) + level * set_aside <= target:
+                break
+            inputs.append(upward)
+        result = list(outputs[-1])
+        for level in range(len(outputs) - 2, -1, -1):
+            result += outputs[level][len(inputs[level + 1]):]
+        return result
 
     async def summarize_level(self, chunks: Sequence[Chunk], level: int, clip: bool = True) -> list[Piece]:
         """One summary piece per chunk, in order: from the cache, or by concurrent calls (one per distinct text).
@@ -255,6 +281,19 @@ class _Run:
             self.stats.clipped_summaries += 1
         self.cache.put(key, text)
         return text
+
+
+def ingest_counts(chunks: Sequence[Chunk], chunk_tokens: int, max_depth: int, hold_back: bool) -> list[int]:
+    """For each level k < max_depth: how many closed level-1 chunks level k+1 is built from.
+
+    With `hold_back`, the newest closed chunk counts for level k+1 only once the open (last) chunk is at least
+    k/max_depth full: the closing of a chunk leaves every higher level as it was, and each step of the open chunk's
+    fill changes one level at most."""
+    closed = len(chunks) - 1
+    if not hold_back or closed <= 0:
+        return [max(0, closed)] * (max_depth - 1)
+    step = min(max_depth - 1, chunks[-1].tokens * max_depth // chunk_tokens)
+    return [closed if step >= level else closed - 1 for level in range(1, max_depth)]
 
 
 def summary_reserve(counter: TokenCounter, settings: RSFSettings) -> int:
