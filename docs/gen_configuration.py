@@ -42,6 +42,8 @@ OPERATOR_ENV = (
            "`h1bot_operator_reconciles_total{outcome}`, `h1bot_operator_reconcile_seconds`, "
            "`h1bot_operator_slackbots{phase}`; `0` turns it off (CLI `--metrics-port`). The chart sets it from "
            "`metricsPort`."),
+    EnvVar("H1BOT_RESYNC_SECONDS", "`300`", "Every SlackBot is reconciled again this often, whatever the watches "
+           "saw (changes lost during an API outage); `0` turns it off."),
     EnvVar("LOG_LEVEL", "`INFO`", "`DEBUG` turns on kopf's verbose logging."),
     EnvVar("KUBECONFIG", "`~/.kube/config`", "Kubeconfig used when running outside a cluster; in a pod the "
            "ServiceAccount's in-cluster credentials are used."),
@@ -59,7 +61,13 @@ BOT_ENV = (
     EnvVar("SLACK_API_URL", "`https://slack.com/api/`", "Slack Web API base URL."),
     EnvVar("OPENAI_BASE_URL", "`https://api.openai.com/v1`", "OpenAI-compatible endpoint; spec.model.baseURL wins "
            "when set."),
-    EnvVar("H1BOT_UPDATE_INTERVAL", "`1.0`", "Seconds between `chat.update` calls of a streamed reply."),
+    EnvVar("H1BOT_UPDATE_INTERVAL", "`1.0`", "Seconds between `chat.update` calls of a streamed reply (in `native` "
+           "streaming: text buffered this long goes out with the next piece, however short)."),
+    EnvVar("H1BOT_SLACK_STREAMING", "`update`", "How replies stream into Slack: `update` posts a placeholder and "
+           "edits it with throttled `chat.update` (Markdown converted to mrkdwn, follow-up messages past Slack's "
+           "limit); `native` uses Slack's text streaming (`chat.startStream`/`appendStream`/`stopStream`, standard "
+           "Markdown, appends batched), needs no scope beyond `chat:write`, and falls back to `update` for a reply "
+           "where Slack refuses to start a stream (logged once per channel)."),
     EnvVar("LOG_FORMAT", "`text`", "`text` or `json`."),
     EnvVar("LOG_LEVEL", "`INFO`", "Python log level."),
     EnvVar("KUBECONFIG", "`~/.kube/config`", "Kubeconfig used when running outside a cluster (not with `--spec`); in "

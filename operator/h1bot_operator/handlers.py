@@ -7,6 +7,7 @@ group, so kopf never writes into status (which belongs to the operator's fields 
 Run with `h1bot-operator` (see __main__.py) or `kopf run -m h1bot_operator.handlers` (settings from the environment).
 """
 
+import contextvars
 import logging
 import os
 import threading
@@ -43,6 +44,8 @@ class Runtime:
         self._locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
         self.own_writes: dict[str, str] = {}  # child uid → resourceVersion the operator itself produced
+        # kopf's context as its handlers see it (settings, event queue), for work started outside kopf (Resync).
+        self.kopf_context: contextvars.Context | None = None
 
     def record_write(self, obj: dict[str, Any]) -> None:
         self.own_writes[obj["metadata"]["uid"]] = obj["metadata"]["resourceVersion"]
@@ -64,6 +67,8 @@ def plain(value: Any) -> Any:
 def run(runtime: Runtime, namespace: str, name: str, uid: str | None = None) -> Outcome | None:
     """Reconcile one SlackBot as it is now (read under its lock: reconciles of one SlackBot never overlap or see a
     status older than the last one written) and post the Events. None when it is gone or being deleted."""
+    if runtime.kopf_context is None:
+        runtime.kopf_context = contextvars.copy_context()
     with runtime.lock(namespace, name):
         bot = runtime.kube.slackbot(namespace, name)
         if bot is None or bot["metadata"].get("deletionTimestamp") or (uid and bot["metadata"]["uid"] != uid):
@@ -92,6 +97,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         raise kopf.PermanentError(f"no Kubernetes credentials: {exc}") from exc
     if config.metrics_port:
         memo.runtime.metrics.serve(config.metrics_port)
+    if config.resync_seconds > 0:
+        memo.resync = Resync(memo.runtime, config.resync_seconds)
+        memo.resync.start()
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.reporting_component = "h1bot-operator"
@@ -170,8 +178,46 @@ def secret_changed(type: str | None, name: str, namespace: str, memo: kopf.Memo,
         run(memo.runtime, namespace, bot_name)
 
 
+class Resync:
+    """Reconciles every SlackBot again at an interval: what the watches missed (an outage, a dropped event) is
+    caught up. A plain thread rather than a kopf timer, which would put a finalizer on every SlackBot."""
+
+    def __init__(self, runtime: Runtime, interval: float) -> None:
+        self.runtime, self.interval = runtime, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="h1bot-resync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                bots = self.runtime.kube.slackbot_names(self.runtime.config.namespaces)
+            except Exception as exc:  # the API is down: the next round tries again
+                log.warning("resync: cannot list SlackBots: %s", exc)
+                continue
+            context = self.runtime.kopf_context
+            if context is None:
+                continue  # no handler has run yet: kopf is still resuming every SlackBot itself
+            for namespace, name in bots:
+                if self._stop.is_set():
+                    return
+                try:
+                    context.run(run, self.runtime, namespace, name)  # so that kopf.event() works from here
+                except Exception as exc:
+                    log.warning("resync of SlackBot %s/%s failed: %s", namespace, name, exc)
+
+
 @kopf.on.cleanup()
-def stop_serving_metrics(memo: kopf.Memo, **_: Any) -> None:
+def stop_background_work(memo: kopf.Memo, **_: Any) -> None:
+    resync: Resync | None = getattr(memo, "resync", None)
+    if resync is not None:
+        resync.stop()
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is not None:
         runtime.metrics.close()

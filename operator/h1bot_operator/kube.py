@@ -90,6 +90,13 @@ class Kube:
     def slackbot(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.get(slackbot_path(namespace, name))
 
+    def slackbot_names(self, namespaces: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        """(namespace, name) of every SlackBot in `namespaces` (all namespaces when empty)."""
+        paths = [f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}" for ns in namespaces] or [
+            f"/apis/{GROUP}/{VERSION}/{PLURAL}"]
+        return [(item["metadata"]["namespace"], item["metadata"]["name"])
+                for path in paths for item in self.request("GET", path).get("items", ())]
+
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the status subresource: only the given fields change (the bot's runtime/slack stay)."""
         return self.request("PATCH", slackbot_path(namespace, name) + "/status", {"status": status}, MERGE_PATCH)

@@ -27,6 +27,8 @@ class OperatorSettings:
     retry_delay_max: float = 300.0
     workers: int = 8  # threads running reconciles (the `kubernetes` client is synchronous)
     watch_timeout: float | None = None  # server-side watch timeout (None: the server's own)
+    # Every SlackBot is reconciled again this often, whatever the watches saw (events lost in an outage); 0: never.
+    resync_seconds: float = 300.0
 
     @property
     def clusterwide(self) -> bool:
@@ -42,6 +44,11 @@ class OperatorSettings:
             "log_format": env.get("LOG_FORMAT", "text").strip().lower() or "text",
             "peering": env.get("H1BOT_PEERING", "").strip(),
         }
+        if raw_resync := env.get("H1BOT_RESYNC_SECONDS", "").strip():
+            try:
+                values["resync_seconds"] = float(raw_resync)
+            except ValueError:
+                raise ValueError(f"H1BOT_RESYNC_SECONDS must be a number of seconds, not {raw_resync!r}") from None
         if raw_port := env.get("H1BOT_METRICS_PORT", "").strip():
             if not raw_port.isdigit():
                 raise ValueError(f"H1BOT_METRICS_PORT must be a port number, not {raw_port!r}")

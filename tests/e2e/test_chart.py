@@ -47,6 +47,7 @@ EVERYTHING_CHANGED = {
     "podAnnotations": {"example.com/scrape": "false"},
     "commonLabels": {"team": "platform"},
     "metricsPort": 9100,
+    "resyncSeconds": 60,
     "podMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}},
     "fullnameOverride": "chatops",
 }
@@ -161,7 +162,8 @@ def test_operator_runs_once_non_root_read_only_with_kopf_liveness_probes(chart):
     assert container["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
     env = env_of(container)
     assert env == {"H1BOT_BOT_IMAGE": f"ghcr.io/h1bot/h1bot-bot:{chart.metadata['appVersion']}",
-                   "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": "", "H1BOT_METRICS_PORT": "9090"}
+                   "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": "", "H1BOT_METRICS_PORT": "9090",
+                   "H1BOT_RESYNC_SECONDS": "300"}
 
 
 def test_non_default_values_reach_the_objects(chart):
@@ -175,7 +177,7 @@ def test_non_default_values_reach_the_objects(chart):
     assert container["resources"] == EVERYTHING_CHANGED["resources"]
     assert env_of(container) == {"H1BOT_BOT_IMAGE": "europe-docker.pkg.dev/p/h1bot/h1bot-bot:1.2.3",
                                  "H1BOT_NAMESPACES": "team-a", "LOG_FORMAT": "json", "H1BOT_PEERING": "h1bot",
-                                 "H1BOT_METRICS_PORT": "9100"}
+                                 "H1BOT_METRICS_PORT": "9100", "H1BOT_RESYNC_SECONDS": "60"}
     assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
     for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
         assert pod["spec"][key] == EVERYTHING_CHANGED[key]

@@ -125,6 +125,10 @@ class KubeAPI:
         """The object as stored now (a copy), or None; `res` like 'apps/v1/deployments'."""
         return self.call(lambda: self.emulator.find(res, namespace, name))
 
+    def lose(self, res: str, namespace: str | None, name: str) -> None:
+        """The object disappears and no watcher hears of it (a lost watch event)."""
+        self.call(lambda: self.emulator.lose(res, namespace, name))
+
     def count(self, res: str, namespace: str | None = None) -> int:
         return self.call(lambda: self.emulator.count(res, namespace))
 

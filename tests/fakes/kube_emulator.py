@@ -229,6 +229,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
         obj = self._store[kmock.resource(res)].get((namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
 
+    def lose(self, res: Any, namespace: str | None, name: str) -> None:
+        """Remove an object without telling any watcher: what a watch event lost in transit looks like."""
+        self._store[kmock.resource(res)].pop((namespace, name), None)
+
     def count(self, res: Any, namespace: str | None = None) -> int:
         return sum(1 for ns, _ in self._store[kmock.resource(res)] if namespace is None or ns == namespace)
 
