@@ -24,6 +24,7 @@ from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_bot.adapters.health import HealthServer
 from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch
 from h1bot_bot.adapters.llm import LLMClient
+from h1bot_bot.adapters.native_stream import ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.slack_app import SlackBotApp
 from h1bot_bot.adapters.state_file import StateFile
@@ -149,8 +150,11 @@ class BotRuntime:
         self._llm = LLMClient(api_key=s.openai_api_key, base_url=self._endpoint, organization=s.openai_org_id,
                               timeout=s.llm_timeout, attempts=s.llm_attempts, backoff=s.llm_backoff,
                               backoff_max=s.llm_backoff_max)
-        self.pipeline = ReplyPipeline(self.config, SlackGateway(client, s.user_cache_ttl), self._llm, self.identity,
-                                      self.metrics, router=self.router, update_interval=s.update_interval)
+        slack = SlackGateway(client, s.user_cache_ttl)
+        streams = ReplyStreams(slack, mode=s.slack_streaming, interval=s.update_interval,
+                               buffer_size=s.stream_buffer_size)
+        self.pipeline = ReplyPipeline(self.config, slack, self._llm, self.identity, self.metrics, router=self.router,
+                                      update_interval=s.update_interval, streams=streams)
         ChatOps(runtime_config, self.pipeline).register(self.router)
         runtime_config.count_tokens = self._count_prompt_tokens
         try:  # load the tokenizer now: a bot that cannot count tokens must not start half-broken
@@ -169,8 +173,9 @@ class BotRuntime:
         await self.health.start()
         await self.slack_app.connect()
         self.metrics.connected.set(1)
-        log.info("connected to Slack as %s in team %s; config from %s; model %s at %s", self.identity.user_id,
-                 self.identity.team_id, config.source, spec.model.name, base_url)
+        log.info("connected to Slack as %s in team %s; config from %s; model %s at %s; %s streaming",
+                 self.identity.user_id, self.identity.team_id, config.source, spec.model.name, base_url,
+                 s.slack_streaming)
         await runtime_config.begin(self.pipeline.slack.post)
         if self.resource is not None:
             await self.resource.record_identity(self.identity.user_id, self.identity.team_id, self._team)

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+# How a reply streams into Slack: a placeholder updated with chat.update, or Slack's native text streaming
+# (chat.startStream/appendStream/stopStream), which falls back to `update` for a reply where Slack refuses it.
+STREAMING_MODES = ("update", "native")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     openai_base_url: str | None = None
     update_interval: float = 1.0
+    slack_streaming: str = "update"
+    stream_buffer_size: int = 256  # characters batched per chat.appendStream (slack_sdk's default)
     log_format: str = "text"
     log_level: str = "INFO"
     # Tuning with sensible defaults; tests shrink them.
@@ -49,6 +54,7 @@ class Settings:
     def __repr__(self) -> str:  # never print a token or key
         return (f"Settings(spec_path={self.spec_path!r}, name={self.name!r}, namespace={self.namespace!r}, "
                 f"http_port={self.http_port}, slack_api_url={self.slack_api_url!r}, "
+                f"slack_streaming={self.slack_streaming!r}, "
                 f"openai_base_url={self.openai_base_url!r})")
 
 
@@ -99,6 +105,10 @@ def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace
     log_format = (env.get("LOG_FORMAT") or "text").lower()
     if log_format not in ("text", "json"):
         raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
+    streaming = (env.get("H1BOT_SLACK_STREAMING") or "").strip().lower() or "update"
+    if streaming not in STREAMING_MODES:
+        raise SettingsError(f"H1BOT_SLACK_STREAMING must be {' or '.join(STREAMING_MODES)}, "
+                            f"got {env.get('H1BOT_SLACK_STREAMING')!r}")
     port = args.http_port if args.http_port is not None else _int(env, "H1BOT_HTTP_PORT", 8080)
     return Settings(
         slack_bot_token=env["SLACK_BOT_TOKEN"],
@@ -112,6 +122,7 @@ def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace
         slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
         openai_base_url=env.get("OPENAI_BASE_URL") or None,
         update_interval=_float(env, "H1BOT_UPDATE_INTERVAL", 1.0),
+        slack_streaming=streaming,
         log_format=log_format,
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
     )

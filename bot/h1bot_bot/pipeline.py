@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from h1bot_api.spec import ConfigError
 from h1bot_api.status import now_iso
 from h1bot_bot.adapters.llm import LLMClient, LLMError, request_params
+from h1bot_bot.adapters.native_stream import NativeReplyStream, ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.streaming import ReplyStream
 from h1bot_bot.core.commands import CommandRequest, CommandRouter, command_name
@@ -60,7 +61,7 @@ class Incoming:
 class ReplyPipeline:
     def __init__(self, config: ConfigHolder, slack: SlackGateway, llm: LLMClient, identity: BotIdentity,
                  metrics: Metrics, router: CommandRouter | None = None, update_interval: float = 1.0,
-                 history: HistoryStrategy | None = None):
+                 history: HistoryStrategy | None = None, streams: ReplyStreams | None = None):
         self.config = config
         self.slack = slack
         self.llm = llm
@@ -68,6 +69,7 @@ class ReplyPipeline:
         self.metrics = metrics
         self.router = router or CommandRouter()
         self.update_interval = update_interval
+        self.streams = streams or ReplyStreams(slack, interval=update_interval)  # update or native streaming
         self.last_error: str | None = None  # the latest failure, for the `debug` command
         self._counters: dict[str, TokenCounter] = {}
         self.summarization = Summarization(llm, metrics, self.counter)
@@ -137,7 +139,10 @@ class ReplyPipeline:
         return build_chat(channel.system_prompt, messages, self.identity, names)
 
     async def answer(self, incoming: Incoming, channel: ChannelConfig) -> str:
-        stream = ReplyStream(self.slack, incoming.channel, incoming.thread_ts, interval=self.update_interval)
+        event = incoming.event
+        stream = self.streams.open(incoming.channel, incoming.thread_ts, user=incoming.user,
+                                   team=event.get("user_team") or event.get("team") or self.identity.team_id,
+                                   direct=incoming.kind == "dm" or incoming.channel_type == "im")
         stream.start()
         try:
             chat = await self.thread_chat(incoming, channel)
@@ -173,7 +178,7 @@ class ReplyPipeline:
             await self._finish_quietly(stream, f":warning: {INTERNAL_ERROR}")
             return "error:internal"
 
-    async def _finish_quietly(self, stream: ReplyStream, suffix: str, within: float = 15) -> None:
+    async def _finish_quietly(self, stream: ReplyStream | NativeReplyStream, suffix: str, within: float = 15) -> None:
         try:
             await asyncio.wait_for(stream.finish(suffix), within)
         except Exception as exc:  # nothing more can be said in the thread: log it, never raise to Slack

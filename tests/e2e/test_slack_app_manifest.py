@@ -25,6 +25,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_startStream": {"chat:write"},
     "chat_appendStream": {"chat:write"},
     "chat_stopStream": {"chat:write"},
+    "chat_stream": {"chat:write"},  # slack_sdk's helper over the three chat.*Stream methods above
     "conversations_replies": HISTORY,  # threads in public and private channels, DMs and group DMs
     "users_info": {"users:read"},
 }

@@ -3,6 +3,8 @@
 Point a real `AsyncWebClient(base_url=fake.api_url)` at it. The fake keeps channels and their messages, so a test
 writes what people say (`say`, `mention`, `dm`), delivers the events over Socket Mode like Slack does, and asserts
 on what a Slack user sees (`thread_messages`, `thread_texts`). Every Web API call and every envelope/ack is recorded.
+Text streaming (chat.startStream/appendStream/stopStream) lives in slack_streaming.py; streamed replies are thread
+messages like any other.
 
     async with FakeSlack() as slack:
         slack.add_user("U1", "Alice")
@@ -22,6 +24,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.slack_streaming import StreamingApi
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
@@ -44,7 +48,7 @@ class Envelope:
     acked_at: float | None = None
 
 
-class FakeSlack:
+class FakeSlack(StreamingApi):
     def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
                  team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
                  replies_page_limit: int = 1000, echo_bot_messages: bool = True):
@@ -61,6 +65,9 @@ class FakeSlack:
         self.envelopes: dict[str, Envelope] = {}
         self.rate_limits: dict[str, list[int]] = {}  # method → Retry-After values still to serve
         self.failures: dict[str, list[str]] = {}  # method → Slack error codes still to serve
+        # A Slack error code every chat.startStream answers (streaming unavailable: channel type, scope, token).
+        self.refuse_streams: str | None = None
+        self.streamed: set[tuple[str, str]] = set()  # (channel, ts) of every message made by chat.startStream
         self.connections_opened = 0  # apps.connections.open calls
         self.sockets_accepted = 0  # websocket connections made
         self._sockets: list[web.WebSocketResponse] = []

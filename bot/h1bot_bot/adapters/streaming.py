@@ -41,13 +41,19 @@ class ReplyStream:
         self._placeholder = asyncio.ensure_future(self.slack.post(self.channel, self.thread_ts, PLACEHOLDER))
         self._last_flush = self.clock()
 
+    def adopt(self, message_ts: str, markdown: str) -> None:
+        """Go on in the bot's existing message `message_ts` (showing `markdown` so far) instead of a placeholder."""
+        self.message_ts, self._shown, self.markdown = [message_ts], [markdown], markdown
+        self._last_flush = self.clock()
+
     async def _ensure_placeholder(self) -> None:
+        if self.message_ts:
+            return
         if self._placeholder is None:
             self.start()
-        if not self.message_ts:
-            ts = await self._placeholder
-            self.message_ts.append(ts)
-            self._shown.append(PLACEHOLDER)
+        ts = await self._placeholder
+        self.message_ts.append(ts)
+        self._shown.append(PLACEHOLDER)
 
     async def append(self, piece: str) -> None:
         """Add streamed Markdown; flushes to Slack when the throttle interval has passed."""
