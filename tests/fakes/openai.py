@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.fakes.loopback import LoopbackServer
+
 API_KEY = "sk-fake-openai-key"
 
 
@@ -80,16 +82,17 @@ def rough_tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
+    max_request_bytes = 32 * 1024 * 1024
+
     def __init__(self, *, models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-5-mini", "text-embedding-3-small"),
                  api_key: str = API_KEY, responder: Callable[[dict[str, Any]], Any] = default_responder):
+        super().__init__()
         self.models = list(models)
         self.api_key = api_key
         self.responder = responder
         self.queue: deque[Any] = deque()
         self.requests: list[ReceivedRequest] = []
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -103,26 +106,9 @@ class FakeOpenAI:
         """Answer the next requests with these items, in order, before falling back to the responder."""
         self.queue.extend(items)
 
-    async def start(self) -> "FakeOpenAI":
-        app = web.Application(client_max_size=32 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> "FakeOpenAI":
-        return await self.start()
-
-    async def __aexit__(self, *exc_info) -> None:
-        await self.stop()
 
     # ---- HTTP --------------------------------------------------------------------------------------------------
     def _unauthorized(self, request: web.Request) -> web.Response | None:

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.slack_streaming import StreamingApi
 
 BOT_TOKEN = "xoxb-fake-bot-token"
@@ -48,10 +49,11 @@ class Envelope:
     acked_at: float | None = None
 
 
-class FakeSlack(StreamingApi):
+class FakeSlack(StreamingApi, LoopbackServer):
     def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
                  team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
                  replies_page_limit: int = 1000, echo_bot_messages: bool = True):
+        super().__init__()
         self.bot_user_id, self.bot_id, self.team_id, self.team = bot_user_id, bot_id, team_id, team
         self.bot_token, self.app_token = bot_token, app_token
         # Slack caps conversations.replies pages at 1000; a test lowers this to exercise pagination.
@@ -74,9 +76,7 @@ class FakeSlack(StreamingApi):
         self._echoes: set[asyncio.Task] = set()
         self._clock = itertools.count(1)
         self._base_ts = int(time.time())
-        self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
-        self.port = 0
         self.add_user(bot_user_id, "h1bot", is_bot=True)
 
     # ---- lifecycle ---------------------------------------------------------------------------------------------
@@ -84,28 +84,13 @@ class FakeSlack(StreamingApi):
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
 
-    async def start(self) -> "FakeSlack":
-        app = web.Application(client_max_size=8 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/socket/{id}", self._socket)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        return self
 
-    async def stop(self) -> None:
+    async def before_stop(self) -> None:
         for ws in list(self._sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> "FakeSlack":
-        return await self.start()
-
-    async def __aexit__(self, *exc_info) -> None:
-        await self.stop()
 
     # ---- the workspace -----------------------------------------------------------------------------------------
     def add_user(self, user_id: str, display_name: str, *, real_name: str | None = None, is_bot: bool = False):
