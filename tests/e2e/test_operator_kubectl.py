@@ -7,18 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fakes.kube import KubeAPI, OperatorProcess, wait_until
+from tests.fakes.kube import KubeAPI, OperatorProcess, kubectl, wait_until
 from tests.paths import REPO
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "kubectl"], capture_output=True).returncode != 0,
                                 reason="kubectl is not installed")
 
 
-def kubectl(kubeconfig: Path, *args: str) -> str:
-    result = subprocess.run(["kubectl", f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, f"kubectl {' '.join(args)} failed:\n{result.stderr}"
-    return result.stdout
 
 
 def test_kubectl_apply_examples_then_get_slackbots(tmp_path: Path):

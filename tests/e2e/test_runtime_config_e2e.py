@@ -3,9 +3,6 @@ the model from Slack; `kubectl get sb` shows it; the operator keeps reconciling 
 what the bot wrote."""
 
 import asyncio
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +19,7 @@ from tests.bot.runtime_config_helpers import (
     runtime_patches,
     slackbot,
 )
-from tests.fakes.kube import KubeAPI, OperatorThread
+from tests.fakes.kube import KubeAPI, OperatorThread, kubectl
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.waiting import eventually
@@ -31,11 +28,6 @@ from tests.operator.conftest import DEPLOYMENTS, operator_settings
 pytestmark = pytest.mark.timeout(60)
 
 
-def kubectl(kubeconfig: Path, *args: str) -> str:
-    result = subprocess.run(["kubectl", *args], env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ from tests.fakes.kube_emulator import KubeEmulator
 from tests.fakes.waiting import wait_until
 from tests.paths import CRD_PATH, REPO
 
-__all__ = ["KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "object_path", "wait_until"]
+__all__ = ["KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "free_port", "kubectl", "object_path",
+           "wait_until"]
 
 
 class KubeAPI:
@@ -166,6 +167,14 @@ def object_path(obj: dict[str, Any]) -> str:
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     namespace = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
     return f"{base}{namespace}/{obj['kind'].lower()}s/{meta['name']}"
+
+
+def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> str:
+    """Run the real kubectl against `kubeconfig`, as a user would; fail the test with its stderr."""
+    result = subprocess.run(["kubectl", f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"kubectl {' '.join(args)} failed:\n{result.stderr}"
+    return result.stdout
 
 
 def free_port() -> int:

@@ -38,7 +38,6 @@ from kmock._internal import apps, k8s
 
 from tests.fakes.kube_protocol import (
     api_error,
-    essence,
     match_fields,
     match_labels,
     merge_patch,
@@ -46,6 +45,7 @@ from tests.fakes.kube_protocol import (
     now_iso,
     printer_table,
     status_body,
+    stored_form,
 )
 from tests.paths import CRD_PATH
 
@@ -314,34 +314,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
     # --- writes ----------------------------------------------------------------------------------------------------
     def _prepare(self, res: Any, info: kmock.ResourceInfo, new: dict[str, Any], old: dict[str, Any] | None,
                  subresource: str | None) -> dict[str, Any]:
-        """Apply what the API server enforces: identity, subresource separation, generation, Secret stringData."""
         if subresource not in (None, "status") or (subresource == "status" and "status" not in info.subresources):
             raise api_error(404, "NotFound", f"subresource {subresource!r} is not served")
-        new = copy.deepcopy(new)
-        new.setdefault("apiVersion", self._api_version(res))
-        new.setdefault("kind", info.kind)
-        meta = new.setdefault("metadata", {})
-        if old is not None:
-            for field in ("name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp"):
-                if field in old["metadata"]:
-                    meta[field] = old["metadata"][field]
-            if subresource == "status":
-                new = {**copy.deepcopy(old), "status": new.get("status")}
-                if new["status"] is None:
-                    del new["status"]
-            elif "status" in info.subresources:
-                new.pop("status", None)
-                if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
-            if essence(new) != essence(old):
-                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
-        elif "status" in info.subresources:
-            new.pop("status", None)
-        if res == kmock.resource("v1/secrets") and "stringData" in new:
-            import base64
-            new.setdefault("data", {}).update(
-                {k: base64.b64encode(str(v).encode()).decode() for k, v in new.pop("stringData").items()})
-        return new
+        return stored_form(new, old, api_version=self._api_version(res), kind=info.kind,
+                           status_subresource="status" in info.subresources, writes_status=subresource == "status")
 
     async def _serve_create(self, request: kmock.Request) -> Any:
         info = self._info(request.resource)

@@ -1,5 +1,6 @@
 """Kubernetes API semantics the emulator needs, as pure functions: merge patch, selectors, printer-column JSONPath."""
 
+import base64
 import copy
 import datetime
 import re
@@ -140,3 +141,33 @@ def printer_table(columns: list[dict[str, Any]] | None, items: list[dict[str, An
                                                 "metadata": obj["metadata"]}})
     return {"apiVersion": "meta.k8s.io/v1", "kind": "Table", "metadata": {"resourceVersion": resource_version},
             "columnDefinitions": definitions, "rows": rows}
+
+
+def stored_form(new: dict[str, Any], old: dict[str, Any] | None, *, api_version: str, kind: str,
+                status_subresource: bool, writes_status: bool) -> dict[str, Any]:
+    """An object as the API server stores a write of it: identity kept, status written only through its
+    subresource, generation bumped on other changes, a Secret's stringData folded into data."""
+    new = copy.deepcopy(new)
+    new.setdefault("apiVersion", api_version)
+    new.setdefault("kind", kind)
+    meta = new.setdefault("metadata", {})
+    if old is not None:
+        for field in ("name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp"):
+            if field in old["metadata"]:
+                meta[field] = old["metadata"][field]
+        if writes_status:
+            new = {**copy.deepcopy(old), "status": new.get("status")}
+            if new["status"] is None:
+                del new["status"]
+        elif status_subresource:
+            new.pop("status", None)
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+        if essence(new) != essence(old):
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+    elif status_subresource:
+        new.pop("status", None)
+    if (api_version, kind) == ("v1", "Secret") and "stringData" in new:
+        new.setdefault("data", {}).update(
+            {k: base64.b64encode(str(v).encode()).decode() for k, v in new.pop("stringData").items()})
+    return new
