@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_bot.adapters.health import HealthServer
-from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch
+from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch, describe_error
 from h1bot_bot.adapters.llm import LLMClient
 from h1bot_bot.adapters.native_stream import ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
@@ -110,9 +110,8 @@ class BotRuntime:
             try:
                 obj = await self.resource.read()
             except Exception as exc:
-                status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
-                why = f"({status}) {reason}" if status and reason else str(exc)
-                raise StartupError(f"cannot read SlackBot {s.namespace}/{s.name} from the cluster: {why}") from None
+                raise StartupError(f"cannot read SlackBot {s.namespace}/{s.name} from the cluster: "
+                                   f"{describe_error(exc)}") from None
             self._version = obj["metadata"].get("resourceVersion")
             spec, runtime = obj.get("spec") or {}, (obj.get("status") or {}).get("runtime") or {}
             source, store, where = f"cluster:{s.namespace}/{s.name}", self.resource, f"SlackBot {s.namespace}/{s.name}"
@@ -146,7 +145,6 @@ class BotRuntime:
         client = AsyncWebClient(token=s.slack_bot_token, base_url=s.slack_api_url, session=self._session)
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         self.identity = await self._identify(client)
-        base_url = self._endpoint()
         self._llm = LLMClient(api_key=s.openai_api_key, base_url=self._endpoint, organization=s.openai_org_id,
                               timeout=s.llm_timeout, attempts=s.llm_attempts, backoff=s.llm_backoff,
                               backoff_max=s.llm_backoff_max)
@@ -174,7 +172,7 @@ class BotRuntime:
         await self.slack_app.connect()
         self.metrics.connected.set(1)
         log.info("connected to Slack as %s in team %s; config from %s; model %s at %s; %s streaming",
-                 self.identity.user_id, self.identity.team_id, config.source, spec.model.name, base_url,
+                 self.identity.user_id, self.identity.team_id, config.source, spec.model.name, self._llm.base_url,
                  s.slack_streaming)
         await runtime_config.begin(self.pipeline.slack.post)
         if self.resource is not None:

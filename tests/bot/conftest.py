@@ -52,11 +52,6 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
         yield slack
 
 
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as llm:
-        yield llm
-
 
 @pytest.fixture
 def start_bot(fake_slack: FakeSlack, fake_openai: FakeOpenAI, tmp_path: Path) -> Callable:

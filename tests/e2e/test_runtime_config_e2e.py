@@ -20,7 +20,6 @@ from tests.bot.runtime_config_helpers import (
     slackbot,
 )
 from tests.fakes.kube import KubeAPI, OperatorThread, kubectl
-from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.waiting import eventually
 from tests.operator.conftest import DEPLOYMENTS, operator_settings
@@ -37,11 +36,6 @@ async def fake_slack():
         slack.add_user(USER, "Bob")
         yield slack
 
-
-@pytest.fixture
-async def fake_openai():
-    async with FakeOpenAI() as llm:
-        yield llm
 
 
 @pytest.fixture
