@@ -12,10 +12,8 @@ async def test_mention_in_thread_answers_with_the_thread_as_context(running_bot,
 
     question, _ = await fake_slack.mention("C1", "UALICE", "any idea what's wrong?", thread_ts=root["ts"])
 
-    reply = await fake_slack.wait_for(lambda: [m for m in fake_slack.bot_replies("C1", root["ts"])
-                                               if "registry" in m["text"]])
-    assert reply[0]["text"] == "Looks like the registry is down. Check `kubectl get events`."
-    assert len(fake_slack.bot_replies("C1", root["ts"])) == 1
+    reply = await fake_slack.wait_for_texts("C1", root["ts"])
+    assert reply == ["Looks like the registry is down. Check `kubectl get events`."]
     seen = fake_openai.chat_requests[-1].messages
     assert seen == [
         {"role": "system", "content": "You are the platform team's helpdesk bot."},
@@ -29,29 +27,26 @@ async def test_mention_in_thread_answers_with_the_thread_as_context(running_bot,
 async def test_streamed_reply_is_updated_in_place(running_bot, fake_slack, fake_openai):
     fake_openai.script(Reply("word " * 60, chunk_chars=5, chunk_delay=0.005))
     question, _ = await fake_slack.mention("C1", "UBOB", "write a long answer")
-    await fake_slack.wait_for(lambda: any(m["text"].strip() == ("word " * 60).strip()
-                                          for m in fake_slack.bot_replies("C1", question["ts"])))
-    replies = fake_slack.bot_replies("C1", question["ts"])
-    assert len(replies) == 1
+    replies = await fake_slack.wait_for_texts("C1", question["ts"])
+    assert replies == [("word " * 60).strip()]
     updates = fake_slack.calls_to("chat.update")
     assert len(updates) >= 2  # at least one interim update and the final one
 
 
 async def test_mention_outside_a_thread_starts_one(running_bot, fake_slack, fake_openai):
     question, _ = await fake_slack.mention("C1", "UALICE", "hello there")
-    replies = await fake_slack.wait_for(lambda: [m for m in fake_slack.bot_replies("C1", question["ts"])
-                                                 if m["text"].startswith("Answer to")])
-    assert replies[0]["thread_ts"] == question["ts"]
-    assert replies[0]["text"] == "Answer to: Alice (UALICE): hello there"
+    [reply] = await fake_slack.wait_for_replies("C1", question["ts"])
+    assert reply["thread_ts"] == question["ts"]
+    assert reply["text"] == "Answer to: Alice (UALICE): hello there"
 
 
 async def test_direct_message_is_answered_without_a_mention(running_bot, fake_slack, fake_openai):
     first, _ = await fake_slack.dm("D1", "UBOB", "how do I restart a deployment?")
-    await fake_slack.wait_for(lambda: any(m["text"].startswith("Answer to")
-                                          for m in fake_slack.bot_replies("D1", first["ts"])))
+    await fake_slack.wait_for_replies("D1", first["ts"])
     fake_openai.script("Use `kubectl rollout restart`.")
     follow_up, _ = await fake_slack.dm("D1", "UBOB", "and to watch it?", thread_ts=first["ts"])
-    await fake_slack.wait_for(lambda: any("rollout" in m["text"] for m in fake_slack.bot_replies("D1", first["ts"])))
+    replies = await fake_slack.wait_for_texts("D1", first["ts"], count=2)
+    assert replies == ["Answer to: Bob (UBOB): how do I restart a deployment?", "Use `kubectl rollout restart`."]
     roles = [(m["role"], m["content"]) for m in fake_openai.chat_requests[-1].messages[1:]]
     assert roles == [("user", "Bob (UBOB): how do I restart a deployment?"),
                      ("assistant", "Answer to: Bob (UBOB): how do I restart a deployment?"),
@@ -61,14 +56,12 @@ async def test_direct_message_is_answered_without_a_mention(running_bot, fake_sl
 
 async def test_bot_turns_are_assistant_and_mentions_of_people_read_as_names(running_bot, fake_slack, fake_openai):
     root, _ = await fake_slack.mention("C1", "UALICE", "ping <@UBOB>, can you check?")
-    await fake_slack.wait_for(lambda: fake_slack.bot_replies("C1", root["ts"])
-                              and fake_slack.bot_replies("C1", root["ts"])[0]["text"].startswith("Answer"))
+    [first] = await fake_slack.wait_for_texts("C1", root["ts"])
     await fake_slack.mention("C1", "UBOB", "checked, all good", thread_ts=root["ts"])
-    await fake_slack.wait_for(lambda: len(fake_openai.chat_requests) == 2
-                              and len(fake_slack.bot_replies("C1", root["ts"])) == 2)
+    await fake_slack.wait_for_replies("C1", root["ts"], count=2)
     seen = fake_openai.chat_requests[-1].messages
     assert seen[1] == {"role": "user", "content": "Alice (UALICE): ping @Bob, can you check?"}
-    assert seen[2]["role"] == "assistant"
+    assert seen[2] == {"role": "assistant", "content": first}
     assert seen[3] == {"role": "user", "content": "Bob (UBOB): checked, all good"}
     # Display names are cached: each person was looked up once across both mentions.
     looked_up = sorted(c.params["user"] for c in fake_slack.calls_to("users.info"))
@@ -81,7 +74,7 @@ async def test_long_thread_is_read_across_pages(running_bot, fake_slack, fake_op
     for i in range(1, 250):
         fake_slack.say("C1", "UBOB" if i % 2 else "UALICE", f"message {i}", thread_ts=root["ts"])
     await fake_slack.mention("C1", "UALICE", "summarize please", thread_ts=root["ts"])
-    await fake_slack.wait_for(lambda: fake_openai.chat_requests)
+    await fake_slack.wait_for_replies("C1", root["ts"])
     contents = [m["content"] for m in fake_openai.chat_requests[0].messages[1:]]
     assert len(contents) == 251
     assert contents[0] == "Alice (UALICE): message 0" and contents[249] == "Bob (UBOB): message 249"
@@ -92,8 +85,7 @@ async def test_updates_are_throttled_per_message(start_bot, fake_slack, fake_ope
     async with start_bot(update_interval=0.2):
         fake_openai.script(Reply("tick " * 100, chunk_chars=5, chunk_delay=0.01))  # ~1 s of streaming
         question, _ = await fake_slack.mention("C1", "UALICE", "count")
-        await fake_slack.wait_for(lambda: any(m["text"] == ("tick " * 100).strip()
-                                              for m in fake_slack.bot_replies("C1", question["ts"])), timeout=5)
+        assert await fake_slack.wait_for_texts("C1", question["ts"]) == [("tick " * 100).strip()]
     updates = [c.at for c in fake_slack.calls_to("chat.update")]
     assert 2 <= len(updates) <= 7
     gaps = [b - a for a, b in itertools.pairwise(updates)]
@@ -104,12 +96,7 @@ async def test_reply_longer_than_a_slack_message_continues_in_follow_ups(running
     paragraphs = [f"Paragraph {i}: " + "lorem ipsum dolor sit amet " * 12 for i in range(40)]  # ~13k chars
     fake_openai.script(Reply("\n\n".join(paragraphs), chunk_chars=500))
     question, _ = await fake_slack.mention("C1", "UALICE", "tell me everything")
-    await fake_slack.wait_for(lambda: any(m["text"].startswith("Paragraph 39")
-                                          or "\nParagraph 39" in m["text"]
-                                          for m in fake_slack.bot_replies("C1", question["ts"])))
-    await fake_slack.wait_for(lambda: not any(m["text"].endswith("…")
-                                              for m in fake_slack.bot_replies("C1", question["ts"])))
-    replies = fake_slack.bot_replies("C1", question["ts"])
+    replies = await fake_slack.wait_for_replies("C1", question["ts"], count=4)
     assert len(replies) == 4
     assert all(len(m["text"]) <= 3900 for m in replies)
     shown = "\n\n".join(m["text"] for m in replies)
@@ -120,7 +107,6 @@ async def test_markdown_is_shown_as_slack_mrkdwn(running_bot, fake_slack, fake_o
     fake_openai.script("## Fix\n**Restart** the pod, see [runbook](https://runbooks.example/pods).\n"
                        "```bash\nkubectl delete pod web-0 **now**\n```")
     question, _ = await fake_slack.mention("C1", "UALICE", "how to fix?")
-    reply = await fake_slack.wait_for(lambda: [m["text"] for m in fake_slack.bot_replies("C1", question["ts"])
-                                               if "Restart" in m["text"] and not m["text"].endswith("…")])
-    assert reply[0] == ("*Fix*\n*Restart* the pod, see <https://runbooks.example/pods|runbook>.\n"
-                        "```bash\nkubectl delete pod web-0 **now**\n```")
+    reply = await fake_slack.wait_for_texts("C1", question["ts"])
+    assert reply == [("*Fix*\n*Restart* the pod, see <https://runbooks.example/pods|runbook>.\n"
+                      "```bash\nkubectl delete pod web-0 **now**\n```")]

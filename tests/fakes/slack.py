@@ -10,7 +10,10 @@ messages like any other.
         slack.add_user("U1", "Alice")
         ...
         message, envelope_id = await slack.mention("C1", "U1", "what is kopf?")
-        await slack.wait_for(lambda: len(slack.bot_replies("C1", message["ts"])) == 1)
+        [reply] = await slack.wait_for_replies("C1", message["ts"])  # once it is final, not while it streams
+
+A bot reply is written in steps (a placeholder, interim updates ending with the typing mark, an open stream): wait
+for the final state with `wait_for_replies`/`final_replies`, never for a message that merely appeared.
 """
 
 import asyncio
@@ -25,12 +28,20 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.slack_streaming import StreamingApi
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
+WAIT_TIMEOUT = 10.0  # generous: a loaded 2-core machine; a green run never waits this long
 MAX_TEXT = 4000  # chat.update refuses longer text; chat.postMessage truncates at 40k in reality — here both refuse
+
+
+def being_written(message: dict[str, Any]) -> bool:
+    """A bot message a user still sees changing: an open stream, the placeholder, or an interim update."""
+    text = message.get("text") or ""
+    return bool(message.get("streaming")) or text == PLACEHOLDER or text.endswith(TYPING_MARK)
 
 
 @dataclass
@@ -339,7 +350,7 @@ class FakeSlack(StreamingApi, LoopbackServer):
     def _notify(self) -> None:
         self._changed.set()
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = WAIT_TIMEOUT) -> Any:  # noqa: ASYNC109
         """Wait until `predicate()` is truthy (re-checked on every change in the fake); returns its value."""
         deadline = time.monotonic() + timeout
         while True:
@@ -348,12 +359,35 @@ class FakeSlack(StreamingApi, LoopbackServer):
                 return value
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"condition not met within {timeout}s")
+                raise TimeoutError(f"condition not met within {timeout}s (last: {value!r})")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
             except TimeoutError:
                 pass
 
-    async def wait_acked(self, envelope_id: str, timeout: float = 5.0) -> float:  # noqa: ASYNC109
+    def final_replies(self, channel: str, thread_ts: str, count: int = 1) -> list[dict[str, Any]] | None:
+        """The bot's replies in the thread once there are at least `count` and none is still being written
+        (placeholder, typing mark, open stream); None before. A reply of several messages counts each one."""
+        replies = self.bot_replies(channel, thread_ts)
+        if len(replies) >= count and not any(being_written(m) for m in replies):
+            return replies
+        return None
+
+    async def wait_for_replies(self, channel: str, thread_ts: str, count: int = 1,
+                               timeout: float = WAIT_TIMEOUT) -> list[dict[str, Any]]:  # noqa: ASYNC109
+        """Wait for `final_replies`: the thread's bot replies as a user sees them once the bot has written them."""
+        try:
+            return await self.wait_for(lambda: self.final_replies(channel, thread_ts, count), timeout)
+        except TimeoutError:
+            shown = [m["text"][-80:] for m in self.bot_replies(channel, thread_ts)]
+            raise TimeoutError(f"no {count} final bot repl{'y' if count == 1 else 'ies'} in {channel}/{thread_ts} "
+                               f"within {timeout}s; the thread's bot messages end with: {shown!r}") from None
+
+    async def wait_for_texts(self, channel: str, thread_ts: str, count: int = 1,
+                             timeout: float = WAIT_TIMEOUT) -> list[str]:  # noqa: ASYNC109
+        """The texts of `wait_for_replies`."""
+        return [m["text"] for m in await self.wait_for_replies(channel, thread_ts, count, timeout)]
+
+    async def wait_acked(self, envelope_id: str, timeout: float = WAIT_TIMEOUT) -> float:  # noqa: ASYNC109
         return await self.wait_for(lambda: self.envelopes[envelope_id].acked_at, timeout)
