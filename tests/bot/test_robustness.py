@@ -1,17 +1,20 @@
 """Scenarios: Slack retries, noise the bot must ignore, failing models, odd input — one clear answer each time."""
 
 import asyncio
+import logging
 
 from tests.fakes.openai import Failure, Hang, Reply, rate_limited, server_error
+from tests.fakes.waiting import eventually
 
 
-def is_final(text: str) -> bool:
-    """Not the placeholder and not an interim update (those end with a typing mark)."""
-    return not text.startswith("_Thinking") and not text.endswith(" …")
+def answered(slack, channel, ts, predicate=lambda text: True):
+    """The texts of the bot's replies once they are final (none still being written), if they match."""
+    return [m["text"] for m in slack.final_replies(channel, ts) or [] if predicate(m["text"])]
 
 
-def answered(slack, channel, ts, predicate=is_final):
-    return [m["text"] for m in slack.bot_replies(channel, ts) if predicate(m["text"])]
+def ignored(caplog) -> set[str]:
+    """The ids of the events the bot looked at and ignored (its debug log)."""
+    return {getattr(r, "event_id", "") for r in caplog.records if r.getMessage().startswith("event ignored")}
 
 
 async def test_slack_retries_and_duplicate_deliveries_get_one_reply(running_bot, fake_slack, fake_openai):
@@ -22,30 +25,35 @@ async def test_slack_retries_and_duplicate_deliveries_get_one_reply(running_bot,
     retry = await fake_slack.send_event(event, event_id="Ev001", retry_attempt=1, retry_reason="timeout")
     # The same message may also come as a message event (e.g. a mention in a DM): still one answer.
     await fake_slack.send_event({**event, "type": "message", "channel_type": "im"}, event_id="Ev002")
-    await fake_slack.wait_for(lambda: answered(fake_slack, "C1", message["ts"], lambda t: t == "slow answer"))
-    await asyncio.sleep(0.2)  # would a second reply show up?
+    assert await fake_slack.wait_for_texts("C1", message["ts"]) == ["slow answer"]
+    # Both re-deliveries were seen and skipped (not still on their way to a second reply).
+    duplicates = running_bot.metrics.registry.get_sample_value
+    await eventually(lambda: duplicates("h1bot_duplicate_events_total") == 2, message="two duplicates skipped")
     assert len(fake_slack.bot_replies("C1", message["ts"])) == 1
     assert len(fake_openai.chat_requests) == 1
     assert fake_slack.envelopes[first].acked_at and fake_slack.envelopes[retry].acked_at
 
 
-async def test_own_messages_other_bots_and_edits_are_ignored_but_acked(running_bot, fake_slack, fake_openai):
+async def test_own_messages_other_bots_and_edits_are_ignored_but_acked(running_bot, fake_slack, fake_openai,
+                                                                       caplog):
+    caplog.set_level(logging.DEBUG, logger="h1bot_bot.adapters.slack_app")
     question, _ = await fake_slack.mention("C1", "UALICE", "hello")
     await fake_slack.wait_for(lambda: answered(fake_slack, "C1", question["ts"], lambda t: t.startswith("Answer")))
     other_bot = fake_slack.say("C1", "UOTHER", "<@UBOT> beep", bot_id="BOTHER", subtype="bot_message")
-    await fake_slack.send_event({**other_bot, "type": "app_mention", "channel": "C1"})
+    await fake_slack.send_event({**other_bot, "type": "app_mention", "channel": "C1"}, event_id="EvOTHERBOT")
     edited = {"type": "message", "subtype": "message_changed", "channel": "C1", "ts": fake_slack.next_ts(),
               "message": {**question, "text": "<@UBOT> hello (edited)"}}
-    await fake_slack.send_event(edited)
+    await fake_slack.send_event(edited, event_id="EvEDITED")
     await fake_slack.send_event({"type": "message", "subtype": "message_deleted", "channel": "C1",
-                                 "ts": fake_slack.next_ts(), "deleted_ts": question["ts"]})
+                                 "ts": fake_slack.next_ts(), "deleted_ts": question["ts"]}, event_id="EvDELETED")
     await fake_slack.send_event({"type": "message", "channel": "C1", "channel_type": "channel", "user": "UBOB",
-                                 "text": "just chatting, no mention", "ts": fake_slack.next_ts()})
-    await fake_slack.send_event({"type": "reaction_added", "user": "UBOB", "reaction": "eyes"})
+                                 "text": "just chatting, no mention", "ts": fake_slack.next_ts()}, event_id="EvCHAT")
+    await fake_slack.send_event({"type": "reaction_added", "user": "UBOB", "reaction": "eyes"}, event_id="EvREACT")
     # Every envelope — including the echoes of the bot's own post and updates — gets its ack.
     await fake_slack.wait_for(lambda: all(e.acked_at for e in fake_slack.envelopes.values()))
     assert len(fake_slack.envelopes) >= 8
-    await asyncio.sleep(0.2)
+    noise = {"EvOTHERBOT", "EvEDITED", "EvDELETED", "EvCHAT", "EvREACT"}
+    await fake_slack.wait_for(lambda: noise <= ignored(caplog))  # each one looked at, and decided on
     assert len(fake_openai.chat_requests) == 1
     assert fake_slack.bot_replies("C1", other_bot["ts"]) == []
 
@@ -154,20 +162,22 @@ async def test_files_are_described_to_the_model(running_bot, fake_slack, fake_op
 
 async def test_a_slow_thread_does_not_block_others(running_bot, fake_slack, fake_openai):
     slow_text = "slow answer"
-    fake_openai.responder = lambda body: (Reply(slow_text, first_token_delay=1.5)
+    model_busy = asyncio.Event()  # the slow answer's first token comes only once the test says so
+    fake_openai.responder = lambda body: (Reply(slow_text, gate=model_busy)
                                           if "slow" in body["messages"][-1]["content"] else "fast answer")
     slow, _ = await fake_slack.mention("C1", "UALICE", "slow question")
+    await fake_slack.wait_for(lambda: fake_openai.chat_requests)  # the slow question is with the model
     fast, _ = await fake_slack.mention("C2", "UBOB", "quick question")
-    await fake_slack.wait_for(lambda: answered(fake_slack, "C2", fast["ts"], lambda t: t == "fast answer"),
-                              timeout=1.0)
-    assert answered(fake_slack, "C1", slow["ts"], lambda t: t == slow_text) == []
-    await fake_slack.wait_for(lambda: answered(fake_slack, "C1", slow["ts"], lambda t: t == slow_text))
+    assert await fake_slack.wait_for_texts("C2", fast["ts"]) == ["fast answer"]
+    assert fake_slack.final_replies("C1", slow["ts"]) is None  # the slow one is still being answered
+    model_busy.set()
+    assert await fake_slack.wait_for_texts("C1", slow["ts"]) == [slow_text]
 
 
 async def test_slack_rate_limit_on_posting_is_waited_out(running_bot, fake_slack, fake_openai):
     fake_slack.rate_limit("chat.postMessage", times=1, retry_after=1)
     question, _ = await fake_slack.mention("C1", "UALICE", "hi")
-    replies = await fake_slack.wait_for(lambda: answered(fake_slack, "C1", question["ts"]), timeout=5)
+    replies = await fake_slack.wait_for(lambda: answered(fake_slack, "C1", question["ts"]))
     assert replies[0].startswith("Answer to")
     posts = fake_slack.calls_to("chat.postMessage")
     assert len(posts) == 2 and posts[1].at - posts[0].at >= 0.9

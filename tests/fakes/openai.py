@@ -35,6 +35,7 @@ class Reply:
     chunk_delay: float = 0.0
     finish_reason: str = "stop"
     fail_after_chars: int | None = None  # cut the stream (connection dropped) after this much text
+    gate: asyncio.Event | None = None  # the first token waits until the test sets it (no wall-clock race)
 
 
 @dataclass
@@ -165,6 +166,8 @@ class FakeOpenAI(LoopbackServer):
             return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
 
         await asyncio.sleep(reply.first_token_delay)
+        if reply.gate is not None:
+            await reply.gate.wait()
         await send(choice({"role": "assistant", "content": "", "refusal": None}))
         text = reply.text
         sent = 0
