@@ -42,14 +42,14 @@ async def cluster_bot(slack: FakeSlack, llm: FakeOpenAI, **settings: Any) -> Asy
 
 async def ask(slack: FakeSlack, user: str, text: str, channel: str = "C1", thread_ts: str | None = None,
               replies: int = 1) -> tuple[dict, list[str]]:
-    """`user` mentions the bot with `text`; waits for `replies` new bot messages in the thread and returns the
-    message and the texts of the bot's replies to it."""
+    """`user` mentions the bot with `text`; waits for `replies` new bot messages in the thread, final (none still
+    being written), and returns the message and the texts of the bot's replies to it."""
     root = thread_ts
     before = len(slack.bot_replies(channel, root)) if root else 0
     message, _ = await slack.mention(channel, user, text, thread_ts=thread_ts)
     root = thread_ts or message["ts"]
-    await slack.wait_for(lambda: len(slack.bot_replies(channel, root)) >= before + replies, timeout=8)
-    return message, [m["text"] for m in slack.bot_replies(channel, root)[before:]]
+    shown = await slack.wait_for_replies(channel, root, count=before + replies)
+    return message, [m["text"] for m in shown[before:]]
 
 
 def runtime_of(kube: KubeAPI) -> dict:
@@ -88,6 +88,6 @@ async def question(slack: FakeSlack, llm: FakeOpenAI, user: str, text: str, chan
     """`user` asks the bot a question; waits for the model's answer in the thread; returns the request it got."""
     asked = len(llm.chat_requests)
     message, _ = await slack.mention(channel, user, text)
-    await slack.wait_for(lambda: len(llm.chat_requests) > asked and any(
-        m["text"].startswith("Answer to") for m in slack.bot_replies(channel, message["ts"])), timeout=8)
+    [reply] = await slack.wait_for_replies(channel, message["ts"])
+    assert reply["text"].startswith("Answer to") and len(llm.chat_requests) > asked, reply["text"]
     return llm.chat_requests[-1].body

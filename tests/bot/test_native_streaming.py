@@ -5,7 +5,6 @@ import logging
 
 import pytest
 
-from h1bot_bot.adapters.streaming import PLACEHOLDER
 from h1bot_bot.config import SettingsError, load_settings
 from tests.fakes.openai import Reply
 from tests.fakes.slack_streaming import MAX_MARKDOWN, streamed_text
@@ -14,20 +13,11 @@ MARKDOWN = ("## Fix\n**Restart** the pod, see [runbook](https://runbooks.example
             "```bash\nkubectl delete pod web-0\n```\n" + "Then watch it come back with `kubectl get pods -w`. " * 12)
 
 
-def finished(slack, channel, ts):
-    """The bot's replies once none is still streaming or showing a placeholder/typing mark."""
-    replies = slack.bot_replies(channel, ts)
-    if replies and not any(m.get("streaming") or m["text"] == PLACEHOLDER or m["text"].endswith("…")
-                           for m in replies):
-        return replies
-    return None
-
-
 async def test_a_mention_streams_its_answer_natively_in_standard_markdown(start_bot, fake_slack, fake_openai):
     async with start_bot(slack_streaming="native"):
         fake_openai.script(Reply(MARKDOWN, chunk_chars=5, chunk_delay=0.001))
         question, _ = await fake_slack.mention("C1", "UALICE", "how to fix?")
-        replies = await fake_slack.wait_for(lambda: finished(fake_slack, "C1", question["ts"]))
+        replies = await fake_slack.wait_for_replies("C1", question["ts"])
 
     assert [m["text"] for m in replies] == [MARKDOWN]  # as the model wrote it: Slack renders the Markdown
     [start] = fake_slack.calls_to("chat.startStream")
@@ -46,7 +36,7 @@ async def test_a_direct_message_streams_without_recipients(start_bot, fake_slack
     async with start_bot(slack_streaming="native"):
         fake_openai.script("Use `kubectl rollout restart deploy/web`.")
         question, _ = await fake_slack.dm("D1", "UBOB", "how do I restart a deployment?")
-        replies = await fake_slack.wait_for(lambda: finished(fake_slack, "D1", question["ts"]))
+        replies = await fake_slack.wait_for_replies("D1", question["ts"])
     assert [m["text"] for m in replies] == ["Use `kubectl rollout restart deploy/web`."]
     [start] = fake_slack.calls_to("chat.startStream")
     assert "recipient_user_id" not in start.params and "recipient_team_id" not in start.params
@@ -58,7 +48,7 @@ async def test_an_answer_longer_than_a_streamed_message_goes_on_in_new_ones(star
     async with start_bot(slack_streaming="native", stream_buffer_size=2048):
         fake_openai.script(Reply(answer, chunk_chars=700))
         question, _ = await fake_slack.mention("C1", "UALICE", "tell me everything")
-        replies = await fake_slack.wait_for(lambda: (done := finished(fake_slack, "C1", question["ts"]))
+        replies = await fake_slack.wait_for(lambda: (done := fake_slack.final_replies("C1", question["ts"]))
                                             and paragraphs[-1] in done[-1]["text"] and done)
     assert len(replies) >= 3 and all(len(m["text"]) <= MAX_MARKDOWN for m in replies)
     assert "".join(m["text"] for m in replies) == answer
@@ -71,7 +61,7 @@ async def test_a_code_block_cut_between_streamed_messages_is_closed_and_reopened
     async with start_bot(slack_streaming="native", stream_buffer_size=2048):
         fake_openai.script(Reply(answer, chunk_chars=500))
         question, _ = await fake_slack.mention("C1", "UALICE", "what do I run?")
-        replies = await fake_slack.wait_for(lambda: (done := finished(fake_slack, "C1", question["ts"]))
+        replies = await fake_slack.wait_for(lambda: (done := fake_slack.final_replies("C1", question["ts"]))
                                             and done[-1]["text"].endswith("Done.") and done)
     first, second = [m["text"] for m in replies]
     assert first.endswith("\n```") and second.startswith("```\n")
@@ -87,7 +77,7 @@ async def test_where_slack_refuses_to_stream_the_answer_comes_by_chat_update(sta
         for channel in ("C1", "C1", "C2"):
             fake_openai.script(Reply("**Restart** the pod. " * 20, chunk_chars=7, chunk_delay=0.001))
             question, _ = await fake_slack.mention(channel, "UALICE", "how to fix?")
-            replies = await fake_slack.wait_for(lambda: finished(fake_slack, channel, question["ts"]))  # noqa: B023
+            replies = await fake_slack.wait_for_replies(channel, question["ts"])
             assert [m["text"] for m in replies] == [("*Restart* the pod. " * 20).strip()]  # mrkdwn, nothing lost
     assert len(fake_slack.calls_to("chat.startStream")) == 3  # tried for each reply
     assert fake_slack.calls_to("chat.update") and not fake_slack.streamed
@@ -101,7 +91,7 @@ async def test_a_stream_that_breaks_midway_is_finished_by_chat_update(start_bot,
         fake_slack.fail("chat.appendStream", "message_not_in_streaming_state")
         fake_openai.script(Reply(answer, chunk_chars=50))
         question, _ = await fake_slack.mention("C1", "UALICE", "explain")
-        replies = await fake_slack.wait_for(lambda: finished(fake_slack, "C1", question["ts"]))
+        replies = await fake_slack.wait_for_replies("C1", question["ts"])
     assert [m["text"] for m in replies] == [answer.strip()]  # the streamed message, rewritten whole
     assert replies[0]["ts"] == fake_slack.calls_to("chat.update")[-1].params["ts"]
 
@@ -114,7 +104,7 @@ async def test_a_model_failure_mid_stream_ends_with_the_same_warning_as_update_m
         async with start_bot(slack_streaming=mode):
             fake_openai.script(Reply(text, chunk_chars=20, fail_after_chars=60))
             question, _ = await fake_slack.mention(channel, "UALICE", "explain")
-            replies = await fake_slack.wait_for(lambda: finished(fake_slack, channel, question["ts"]))  # noqa: B023
+            replies = await fake_slack.wait_for_replies(channel, question["ts"])
         [reply] = [m["text"] for m in replies]
         assert reply.startswith("The first half of a long explanation.")
         last_paragraphs[mode] = reply.rsplit("\n\n", 1)[1]
@@ -128,7 +118,7 @@ async def test_the_summarization_note_ends_a_streamed_answer(start_bot, fake_sla
     async with start_bot({"model": {"name": "gpt-4o-mini", "contextTokens": 4096, "maxOutputTokens": 256}},
                          slack_streaming="native"):
         question, _ = await fake_slack.mention("C1", "UALICE", huge)
-        replies = await fake_slack.wait_for(lambda: finished(fake_slack, "C1", question["ts"]), timeout=10)
+        replies = await fake_slack.wait_for_replies("C1", question["ts"], timeout=20)
     [reply] = [m["text"] for m in replies]
     assert reply.startswith("Answer to: ")
     assert "too long for the model: I read a summary of its beginning" in reply.rsplit("\n\n", 1)[1]

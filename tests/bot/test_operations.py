@@ -15,6 +15,7 @@ from h1bot_bot.app import BotRuntime, run_bot
 from h1bot_bot.logs import JsonFormatter
 from tests.bot.conftest import bot_settings, write_manifest
 from tests.fakes.openai import Reply
+from tests.fakes.waiting import eventually
 from tests.paths import REPO
 
 
@@ -33,11 +34,16 @@ async def test_health_readiness_and_metrics(running_bot, fake_slack, fake_openai
     assert await get(port, "/readyz") == (200, "ready\n")
     fake_openai.script(Reply("fine, thanks", first_token_delay=0.05))
     question, _ = await fake_slack.mention("C1", "UALICE", "how are you?")
-    await fake_slack.wait_for(lambda: any(m["text"] == "fine, thanks"
-                                          for m in fake_slack.bot_replies("C1", question["ts"])))
+    assert await fake_slack.wait_for_texts("C1", question["ts"]) == ["fine, thanks"]
     fake_openai.api_key = "sk-wrong"
     failing, _ = await fake_slack.mention("C1", "UALICE", "again?")
-    await fake_slack.wait_for(lambda: any("401" in m["text"] for m in fake_slack.bot_replies("C1", failing["ts"])))
+    [error] = await fake_slack.wait_for_texts("C1", failing["ts"])
+    assert "401" in error
+    # The reply's final text is in Slack a moment before the bot counts the reply as done.
+    counted = running_bot.metrics.registry.get_sample_value
+    await eventually(lambda: (counted("h1bot_replies_total", {"outcome": "answered"}),
+                              counted("h1bot_replies_total", {"outcome": "error"})) == (1, 1),
+                     message="both replies counted")
     status, text = await get(port, "/metrics")
     assert status == 200
     assert metric(text, 'h1bot_mentions_total{kind="mention"}') == 2
@@ -56,8 +62,7 @@ async def test_health_readiness_and_metrics(running_bot, fake_slack, fake_openai
 async def test_event_log_lines_carry_ids_and_never_secrets(running_bot, fake_slack, fake_openai, caplog):
     caplog.set_level(logging.INFO)
     question, _ = await fake_slack.mention("C1", "UALICE", "hi")
-    await fake_slack.wait_for(lambda: any(m["text"].startswith("Answer")
-                                          for m in fake_slack.bot_replies("C1", question["ts"])))
+    await fake_slack.wait_for_replies("C1", question["ts"])
     await fake_slack.wait_for(lambda: any(r.getMessage() == "mention handled" for r in caplog.records))
     record = next(r for r in caplog.records if r.getMessage() == "mention handled")
     line = json.loads(JsonFormatter().format(record))

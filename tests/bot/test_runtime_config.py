@@ -141,8 +141,8 @@ async def test_two_admins_changing_settings_at_once_are_both_recorded(kube, fake
     async with cluster_bot(fake_slack, fake_openai) as bot:
         first, second = await asyncio.gather(fake_slack.mention("C1", ADMIN, "config set temperature 0.9"),
                                              fake_slack.mention("C2", OTHER_ADMIN, "config set maxOutputTokens 900"))
-        await fake_slack.wait_for(lambda: fake_slack.bot_replies("C1", first[0]["ts"])
-                                  and fake_slack.bot_replies("C2", second[0]["ts"]))
+        await fake_slack.wait_for_replies("C1", first[0]["ts"])
+        await fake_slack.wait_for_replies("C2", second[0]["ts"])
         overrides = overrides_of(kube)
         assert (overrides["temperature"]["value"], overrides["temperature"]["by"]) == (0.9, ADMIN)
         assert (overrides["maxOutputTokens"]["value"], overrides["maxOutputTokens"]["by"]) == (900, OTHER_ADMIN)
@@ -215,8 +215,8 @@ async def test_a_new_model_endpoint_in_the_spec_is_used_without_a_restart(kube, 
         patch_spec(kube, {"model": {"baseURL": other_endpoint.base_url}})
         await eventually(lambda: bot.config.current.spec.model.base_url == other_endpoint.base_url)
         message, _ = await fake_slack.mention("C1", USER, "which endpoint answers?")
-        await fake_slack.wait_for(lambda: any(m["text"].startswith("Answer to")
-                                              for m in fake_slack.bot_replies("C1", message["ts"])), timeout=8)
+        [reply] = await fake_slack.wait_for_texts("C1", message["ts"])
+        assert reply == "Answer to: Bob (UBOB): which endpoint answers?"
     assert [r.messages[-1]["content"] for r in other_endpoint.chat_requests] == [
         "Bob (UBOB): which endpoint answers?"]
     assert fake_openai.chat_requests == []
