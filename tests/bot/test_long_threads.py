@@ -42,9 +42,8 @@ async def test_a_thread_longer_than_the_threshold_is_summarized_and_the_reply_sa
     async with start_bot(SPEC):
         root = long_thread(fake_slack)
         await fake_slack.mention("C1", "UALICE", "what did we decide?", thread_ts=root["ts"])
-        done = await fake_slack.wait_for(lambda: [m["text"] for m in fake_slack.bot_replies("C1", root["ts"])
-                                                  if "summarized to fit" in m["text"]])
-    assert done[0].startswith("Answer to: Alice (UALICE): what did we decide?")
+        [done] = await fake_slack.wait_for_texts("C1", root["ts"])
+    assert done.startswith("Answer to: Alice (UALICE): what did we decide?") and "summarized to fit" in done
     assert summarize_requests(fake_openai), "the older messages went through the model to be summarized"
     [answer] = answer_requests(fake_openai)
     seen = answer.messages
@@ -61,11 +60,12 @@ async def test_a_second_mention_after_one_new_message_reuses_the_summaries(start
     async with start_bot(SPEC):
         root = long_thread(fake_slack, messages=60)
         await fake_slack.mention("C1", "UALICE", "status?", thread_ts=root["ts"])
-        await fake_slack.wait_for(lambda: len(answer_requests(fake_openai)) == 1)
+        await fake_slack.wait_for_replies("C1", root["ts"])
+        assert len(answer_requests(fake_openai)) == 1
         first_cost = len(summarize_requests(fake_openai))
         fake_slack.say("C1", "UBOB", "#99 rolled back the deploy " + "theta " * 30, thread_ts=root["ts"])
         await fake_slack.mention("C1", "UALICE", "and now?", thread_ts=root["ts"])
-        await fake_slack.wait_for(lambda: len(answer_requests(fake_openai)) == 2)
+        await fake_slack.wait_for_replies("C1", root["ts"], count=2)
     second_cost = len(summarize_requests(fake_openai)) - first_cost
     assert first_cost >= 4
     assert second_cost <= 2, f"the second mention re-summarized {second_cost} chunks"
@@ -76,7 +76,7 @@ async def test_a_short_thread_is_sent_as_is_without_a_note(start_bot, fake_slack
     async with start_bot(SPEC):
         root = fake_slack.say("C1", "UALICE", "the deploy failed")
         await fake_slack.mention("C1", "UBOB", "why?", thread_ts=root["ts"])
-        [reply] = await fake_slack.wait_for(lambda: fake_slack.bot_replies("C1", root["ts"]))
+        [reply] = await fake_slack.wait_for_replies("C1", root["ts"])
     assert "summarized" not in reply["text"]
     assert summarize_requests(fake_openai) == []
     assert [m["content"] for m in fake_openai.chat_requests[0].messages[1:]] == [
@@ -90,6 +90,5 @@ async def test_a_failing_summary_call_ends_in_a_clear_message_in_the_thread(star
     async with start_bot(SPEC, llm_attempts=3):
         root = long_thread(fake_slack)
         await fake_slack.mention("C1", "UALICE", "summary please", thread_ts=root["ts"])
-        done = await fake_slack.wait_for(lambda: [m["text"] for m in fake_slack.bot_replies("C1", root["ts"])
-                                                  if ":warning:" in m["text"]])
-    assert "The model endpoint failed (HTTP 503)" in done[0]
+        [done] = await fake_slack.wait_for_texts("C1", root["ts"])
+    assert ":warning:" in done and "The model endpoint failed (HTTP 503)" in done

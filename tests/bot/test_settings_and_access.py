@@ -7,12 +7,12 @@ from tests.fakes.openai import FakeOpenAI
 async def test_denied_channel_gets_a_polite_refusal_and_no_model_call(start_bot, fake_slack, fake_openai):
     async with start_bot({"access": {"channels": {"deny": ["CSECRET"]}}}):
         question, _ = await fake_slack.mention("CSECRET", "UALICE", "what is the root password?")
-        replies = await fake_slack.wait_for(lambda: fake_slack.bot_replies("CSECRET", question["ts"]))
+        replies = await fake_slack.wait_for_replies("CSECRET", question["ts"])
         assert "not set up to answer in this channel" in replies[0]["text"]
         # The same person still gets answers where the bot is allowed.
         other, _ = await fake_slack.mention("CGENERAL", "UALICE", "hello")
-        await fake_slack.wait_for(lambda: any(m["text"].startswith("Answer")
-                                              for m in fake_slack.bot_replies("CGENERAL", other["ts"])))
+        [answer] = await fake_slack.wait_for_texts("CGENERAL", other["ts"])
+        assert answer.startswith("Answer")
     assert len(fake_openai.chat_requests) == 1
 
 
@@ -21,12 +21,12 @@ async def test_allow_list_limits_channels_but_not_direct_messages(start_bot, fak
         outside, _ = await fake_slack.mention("CRANDOM", "UBOB", "hi")
         inside, _ = await fake_slack.mention("CHELP", "UBOB", "hi")
         direct, _ = await fake_slack.dm("D9", "UBOB", "hi in private")
-        await fake_slack.wait_for(lambda: all(fake_slack.bot_replies(c, m["ts"]) and not fake_slack.bot_replies(
-            c, m["ts"])[0]["text"].startswith("_Thinking") for c, m in
-            (("CRANDOM", outside), ("CHELP", inside), ("D9", direct))))
-    assert "not set up to answer" in fake_slack.bot_replies("CRANDOM", outside["ts"])[0]["text"]
-    assert fake_slack.bot_replies("CHELP", inside["ts"])[0]["text"].startswith("Answer to")
-    assert fake_slack.bot_replies("D9", direct["ts"])[0]["text"].startswith("Answer to")
+        [refused] = await fake_slack.wait_for_texts("CRANDOM", outside["ts"])
+        [answered] = await fake_slack.wait_for_texts("CHELP", inside["ts"])
+        [answered_directly] = await fake_slack.wait_for_texts("D9", direct["ts"])
+    assert "not set up to answer" in refused
+    assert answered == "Answer to: Bob (UBOB): hi"
+    assert answered_directly == "Answer to: Bob (UBOB): hi in private"
 
 
 async def test_channel_persona_and_model_override_the_defaults(start_bot, fake_slack, fake_openai):
@@ -71,8 +71,8 @@ async def test_spec_base_url_wins_and_organization_is_sent(start_bot, fake_slack
         spec = {"model": {"name": "llama-3-8b", "contextTokens": 8192, "baseURL": local_model.base_url}}
         async with start_bot(spec, openai_org_id="org-platform"):
             question, _ = await fake_slack.mention("C1", "UALICE", "hi local model")
-            await fake_slack.wait_for(lambda: any(m["text"].startswith("Answer")
-                                                  for m in fake_slack.bot_replies("C1", question["ts"])))
+            [answer] = await fake_slack.wait_for_texts("C1", question["ts"])
+            assert answer.startswith("Answer")
         assert fake_openai.chat_requests == []
         request = local_model.chat_requests[0]
         assert request.body["model"] == "llama-3-8b"
