@@ -49,7 +49,8 @@ class Call:
     method: str
     params: dict[str, Any]
     token: str | None
-    at: float = field(default_factory=time.perf_counter)
+    at: float = field(default_factory=time.perf_counter)  # when the call arrived
+    answered_at: float | None = None  # when the fake answered it
 
 
 @dataclass
@@ -78,6 +79,7 @@ class FakeSlack(StreamingApi, LoopbackServer):
         self.envelopes: dict[str, Envelope] = {}
         self.rate_limits: dict[str, list[int]] = {}  # method → Retry-After values still to serve
         self.failures: dict[str, list[str]] = {}  # method → Slack error codes still to serve
+        self.latency: dict[str, float] = {}  # method → seconds Slack takes to answer it (a slow workspace)
         # A Slack error code every chat.startStream answers (streaming unavailable: channel type, scope, token).
         self.refuse_streams: str | None = None
         self.streamed: set[tuple[str, str]] = set()  # (channel, ts) of every message made by chat.startStream
@@ -181,6 +183,14 @@ class FakeSlack(StreamingApi, LoopbackServer):
         for hook in self.call_hooks:
             hook(call)
         self._notify()
+        if self.latency.get(method):
+            await asyncio.sleep(self.latency[method])
+        response = await self._answer(call)
+        call.answered_at = time.perf_counter()
+        return response
+
+    async def _answer(self, call: Call) -> web.Response:
+        method, params, token = call.method, call.params, call.token
         if self.rate_limits.get(method):
             retry_after = self.rate_limits[method].pop(0)
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
@@ -388,6 +398,3 @@ class FakeSlack(StreamingApi, LoopbackServer):
                              timeout: float = WAIT_TIMEOUT) -> list[str]:  # noqa: ASYNC109
         """The texts of `wait_for_replies`."""
         return [m["text"] for m in await self.wait_for_replies(channel, thread_ts, count, timeout)]
-
-    async def wait_acked(self, envelope_id: str, timeout: float = WAIT_TIMEOUT) -> float:  # noqa: ASYNC109
-        return await self.wait_for(lambda: self.envelopes[envelope_id].acked_at, timeout)

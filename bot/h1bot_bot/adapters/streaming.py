@@ -74,7 +74,6 @@ class ReplyStream:
     async def _flush(self, final: bool) -> None:
         async with self._lock:
             await self._ensure_placeholder()
-            self._last_flush = self.clock()
             text = to_mrkdwn(self.markdown) or ("_(no answer)_" if final else PLACEHOLDER)
             parts = split_message(text, self.limit)
             if not final:
@@ -95,7 +94,9 @@ class ReplyStream:
                         raise
                     log.info("interim update skipped: %s", exc, extra={"channel": self.channel,
                                                                        "thread_ts": self.thread_ts})
-                    return
+                    break
+            # The interval counts from Slack's answer, so a slow or jittery call never bunches two updates.
+            self._last_flush = self.clock()
 
     async def abandon(self) -> None:
         """Make sure a background placeholder post does not outlive the reply."""
