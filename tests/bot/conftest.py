@@ -35,12 +35,13 @@ def write_manifest(directory: Path, spec_overrides: dict | None = None) -> Path:
 
 def bot_settings(slack: FakeSlack, llm: FakeOpenAI, spec_path: Path | None, **overrides) -> Settings:
     """Settings for a bot against the fakes, with timings shrunk for tests (no `spec_path`: from the cluster).
-    The model timeout stays generous: a loaded machine must not turn a slow fake answer into a timeout."""
+    The model timeout, the drain and the websocket heartbeat (aiohttp drops the socket when a pong is half an
+    interval late) stay generous: a loaded machine must not turn a slow answer into a failure."""
     values = dict(slack_bot_token=slack.bot_token, slack_app_token=slack.app_token, openai_api_key=llm.api_key,
                   spec_path=str(spec_path) if spec_path else None, http_host="127.0.0.1", http_port=0,
                   slack_api_url=slack.api_url,
                   openai_base_url=llm.base_url, update_interval=0.05, llm_timeout=10.0, llm_attempts=3,
-                  llm_backoff=0.01, llm_backoff_max=0.05, drain_timeout=3.0, socket_ping_interval=1.0)
+                  llm_backoff=0.01, llm_backoff_max=0.05, drain_timeout=10.0, socket_ping_interval=5.0)
     values.update(overrides)
     return Settings(**values)
 
