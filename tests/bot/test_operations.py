@@ -127,7 +127,7 @@ async def test_sigterm_finishes_the_reply_in_flight_and_exits_0(fake_slack, fake
         question, _ = await fake_slack.mention("C1", "UALICE", "walk me through it")
         await fake_slack.wait_for(lambda: fake_openai.chat_requests)
         bot.send_signal(signal.SIGTERM)
-        await fake_slack.wait_for(lambda: not fake_slack.connected, timeout=5)  # no new events from now on
+        await fake_slack.wait_for(lambda: not fake_slack.connected)  # no new events from now on
         code = await asyncio.wait_for(bot.wait(), 15)
     finally:
         if bot.returncode is None:

@@ -25,13 +25,13 @@ def test_kubectl_apply_examples_then_get_slackbots(tmp_path: Path):
                              log_path=tmp_path / "operator.log"):
             out = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(REPO / "examples"))
             assert "slackbot.chatops.h1bot.dev/helpdesk created" in out
-            wait_until(lambda: "h1bot-helpdesk" in kubectl(kubeconfig, "get", "deployments"), timeout=20,
+            wait_until(lambda: "h1bot-helpdesk" in kubectl(kubeconfig, "get", "deployments"),
                        message="the bot Deployment")
 
             # What the Deployment controller reports once the bot pod is ready.
             kubectl(kubeconfig, "patch", "deployment", "h1bot-helpdesk", "--subresource=status", "--type=merge",
                     "-p", '{"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}}')
-            kubectl(kubeconfig, "wait", "sb/helpdesk", "--for=jsonpath={.status.phase}=Running", "--timeout=20s")
+            kubectl(kubeconfig, "wait", "sb/helpdesk", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
 
             table = kubectl(kubeconfig, "get", "sb").splitlines()
             assert table[0].split() == ["NAME", "MODEL", "EFFECTIVE", "READY", "PHASE", "AGE"]

@@ -14,7 +14,7 @@ def test_a_deployment_lost_without_a_watch_event_is_restored_by_the_resync(tmp_p
         with OperatorProcess(kubeconfig, env={"H1BOT_RESYNC_SECONDS": "1"}):
             first = wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-helpdesk"), message="the Deployment")
             api.lose(DEPLOYMENTS, "default", "h1bot-helpdesk")
-            again = wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-helpdesk"), timeout=10,
+            again = wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-helpdesk"),
                                message="the Deployment, recreated by the resync")
             assert again["metadata"]["uid"] != first["metadata"]["uid"]
             def creations() -> list:
