@@ -39,6 +39,11 @@ def checksum(dep: dict[str, Any] | None) -> str | None:
         CHECKSUM_ANNOTATION)
 
 
+def requests(api: KubeAPI) -> list[Any]:
+    """Every request the emulator received so far, in order (the operator's and the test's)."""
+    return api.call(lambda: list(api.emulator))
+
+
 def env_of(dep: dict[str, Any]) -> dict[str, Any]:
     container = dep["spec"]["template"]["spec"]["containers"][0]
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
@@ -133,18 +138,22 @@ def test_rotating_a_referenced_key_rolls_and_an_unrelated_key_does_not(kube_api:
     before = create_bot(api, "rotate")
     creds = "/api/v1/namespaces/default/secrets/rotate-creds"
 
+    mark = len(requests(api))
     api.request("PATCH", creds, {"stringData": {"unrelated": "whatever"}})
-    api.request("PATCH", bot_path("rotate"), {"metadata": {"labels": {"marker": "1"}}})  # a later event, to order by
-    wait_until(lambda: api.find(BOTS, NS, "rotate")["metadata"].get("labels"), message="label")
-    wait_until(lambda: "unrelated" in api.find("v1/secrets", NS, "rotate-creds")["data"], message="secret updated")
-    unchanged = deployment(api, "rotate")
-    assert unchanged["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    # Not "nothing happened yet": wait until the operator, woken by the Secret's event, has read it with the new key.
+    wait_until(lambda: (seen := requests(api)[mark:]) and [
+        r for r in seen[next(i for i, r in enumerate(seen) if r.method.value == "PATCH" and r.url.path == creds):]
+        if r.method.value == "GET" and r.url.path == creds], message="the operator reading the changed Secret")
 
     api.request("PATCH", creds, {"stringData": {"slack-bot-token": "xoxb-rotated"}})
     after = wait_until(lambda: (d := deployment(api, "rotate")) and checksum(d) != checksum(before) and d,
                        message="a new checksum")
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     wait_until(lambda: bot_status(api, "rotate").get("secretsChecksum") == checksum(after), message="status checksum")
+    # The reconcile that read the unrelated key rolled nothing: the only checksum written since is the rotation's.
+    written = {checksum(r.data) for r in requests(api)[mark:] if r.method.value in ("PATCH", "PUT")
+               and r.url.path == deployment_path("rotate") and isinstance(r.data, dict) and checksum(r.data)}
+    assert written == {checksum(after)}
 
 
 def test_missing_secret_is_reported_then_recovers(kube_api: KubeAPI):
