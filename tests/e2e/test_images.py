@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from tests.paths import REPO
 
@@ -286,3 +287,21 @@ def test_operator_image_build_checks_the_installed_operator_imports():
         pytest.skip("operator/h1bot_operator is not written yet")
     result = run_check(check, Path(os.environ["TIKTOKEN_CACHE_DIR"]))
     assert result.returncode == 0, result.stderr
+
+
+def test_the_license_the_package_and_the_images_declare_is_in_the_tree_and_in_the_images():
+    text = (REPO / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    for section in ("TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION", "END OF TERMS AND CONDITIONS",
+                    "APPENDIX: How to apply the Apache License to your work."):
+        assert section in text, "the full text of the license"
+    assert PROJECT["license"] == "Apache-2.0"
+    # A PEP 639 SPDX string in `license` needs setuptools 77 (older ones reject it or write no License-Expression).
+    (setuptools,) = [Requirement(r) for r in tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"][
+        "requires"] if r.startswith("setuptools")]
+    assert not setuptools.specifier.contains("76.1") and setuptools.specifier.contains("77.0")
+    assert not dockerignore_excludes("LICENSE")
+    for name in IMAGES:
+        _, stages = parse(IMAGES[name])
+        assert "LICENSE" in " ".join(c.args for c in stages[0].all("COPY")), "the wheel's metadata carries it"
+        assert 'org.opencontainers.image.licenses="Apache-2.0"' in " ".join(i.args for i in stages[-1].all("LABEL"))
