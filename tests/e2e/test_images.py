@@ -149,6 +149,28 @@ def test_pip_installs_only_the_extra_the_image_needs(image):
             assert "-c constraints.txt" in run.args, f"exact versions, the ones the suite passed with: {run.args}"
 
 
+def test_the_dependencies_are_a_layer_of_their_own_that_only_pyproject_and_constraints_decide(image, tmp_path):
+    """A source change must not reinstall every dependency: the sources are copied after the dependencies' layer,
+    the project itself goes in with --no-deps, and `pip check` proves nothing it needs was left out."""
+    name, _, stages = image
+    builder = stages[0].instructions
+    runs = [i for i in builder if i.keyword == "RUN"]
+    (deps,) = [r for r in runs if "-r /tmp/requirements.txt" in r.args]
+    copies = [i for i in builder if i.keyword == "COPY"]
+    before = [c.args.split()[:-1] for c in copies if builder.index(c) < builder.index(deps)]
+    assert [src for srcs in before for src in srcs] == ["pyproject.toml", "constraints.txt"]
+    sources = [c for c in copies if c.args.startswith(("operator/", "bot/"))]
+    assert sources and all(builder.index(c) > builder.index(deps) for c in sources)
+    install = project_install(stages[0])
+    assert "--no-deps" in install and install.rstrip().endswith("&& pip check")
+
+    # The step's own command lists exactly what pyproject.toml declares for this image.
+    command = re.fullmatch(r'python -c "(.*)" > /tmp/requirements\.txt .*', deps.args).group(1)
+    listed = subprocess.run([sys.executable, "-c", command], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split("\n")[:-1] == [*PROJECT["dependencies"], *PROJECT["optional-dependencies"][name]]
+
+
 def test_the_builder_leaves_no_installer_and_only_the_images_own_console_script(image):
     """The operator image once shipped an `h1bot-bot` that died with `No module named 'slack_sdk'` (and the reverse);
     pip, setuptools and wheel have no use in a read-only image and only widen what a scanner reports."""
