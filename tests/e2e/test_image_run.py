@@ -81,6 +81,11 @@ class Container:
         state = self.state()
         assert state.get("Running"), f"the container exited ({state.get('ExitCode')}):\n{self.logs()}"
 
+    def stop(self) -> int:
+        """SIGTERM to PID 1, as the kubelet sends it (SIGKILL after 10 s); the exit code."""
+        subprocess.run(["podman", "stop", "-t", "10", self.name], capture_output=True, timeout=60)
+        return self.state().get("ExitCode", -1)
+
 
 def start(command: list[str], name: str) -> Container:
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -165,6 +170,8 @@ async def test_the_bot_image_answers_a_mention_in_its_thread(tmp_path: Path):
                 "Bob (UBOB): Same here, the image pull times out.",
                 "Alice (UALICE): any idea what's wrong?"]
             bot.assert_running()
+            assert await asyncio.to_thread(bot.stop) == 0, bot.logs()
+            assert not slack.connected
 
 
 @needs_image(OPERATOR_IMAGE)
@@ -203,3 +210,4 @@ def test_the_operator_image_runs_a_slackbot_as_a_deployment_and_reports_it(tmp_p
                 "Ready": "True", "SecretsResolved": "True", "DeploymentAvailable": "True"}
             assert status["deployment"]["name"] == "h1bot-helpdesk"
             operator.assert_running()
+            assert operator.stop() == 0, operator.logs()
