@@ -15,6 +15,10 @@ MAX_PROMPT_CHARS = 20_000
 # Tokens left free in every request: counting is exact, but servers may add a few tokens of their own.
 SAFETY_MARGIN_TOKENS = 64
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant in a Slack workspace. Answer concisely."
+# maxOutputTokens when the spec gives none: this, or a quarter of spec.model.contextTokens when that is smaller, so a
+# default never contradicts the rule that the output limit is below the context window. The CRD therefore declares
+# no default for the field (the API server would apply a fixed one before its CEL rules run).
+DEFAULT_MAX_OUTPUT_TOKENS = 1024
 
 
 class ConfigError(ValueError):
@@ -28,10 +32,20 @@ class _Model(BaseModel):
 class ModelSpec(_Model):
     name: str = Field(min_length=1, max_length=128)
     context_tokens: int | None = Field(default=None, ge=1024, le=10_000_000)
-    max_output_tokens: int = Field(default=1024, ge=16, le=200_000)
+    max_output_tokens: int = Field(default=DEFAULT_MAX_OUTPUT_TOKENS, ge=16, le=200_000)
     temperature: float = Field(default=0.7, ge=0, le=2)
     base_url: str | None = Field(default=None, alias="baseURL", pattern=r"^https?://", max_length=2048)
     allowed_models: tuple[Annotated[str, Field(min_length=1, max_length=128)], ...] = Field(default=(), max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _adaptive_output_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        context = data.get("contextTokens", data.get("context_tokens"))
+        if "maxOutputTokens" in data or "max_output_tokens" in data or not isinstance(context, int):
+            return data
+        return {**data, "maxOutputTokens": min(DEFAULT_MAX_OUTPUT_TOKENS, max(context // 4, 16))}
 
 
 class SummarizationSpec(_Model):

@@ -11,7 +11,7 @@ import yaml
 from pydantic.fields import FieldInfo
 
 from h1bot_api import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAME, VERSION
-from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_api.spec import ConfigError, SlackBotSpec, resolve_limits
 from h1bot_api.status import CONDITION_TYPES, PHASES, RUNTIME_KEYS
 from tests.fakes.crd_schema import admit, load_crd, open_api_schema
 from tests.paths import EXAMPLES
@@ -128,6 +128,41 @@ def test_cel_messages_are_the_ones_the_bot_gives():
         mutate, _, why = BROKEN_BOTS[case]
         with pytest.raises(ConfigError, match=why):
             SlackBotSpec.from_manifest(_broken(mutate))
+
+
+def minimal_bot(**model) -> dict:
+    """A SlackBot with nothing but its model and its Secrets: every other field comes from the defaults."""
+    bot = example_bot()
+    bot["spec"] = {"model": model, "secrets": bot["spec"]["secrets"]}
+    return bot
+
+
+def test_a_bot_giving_only_a_small_context_window_is_admitted_with_a_default_output_limit_below_it():
+    # The API server fills in defaults before its CEL rules run: a fixed maxOutputTokens default of 1024 made this
+    # SlackBot contradict the rule that the output limit is below the context window.
+    bot = minimal_bot(name="my-local-model", contextTokens=1024)
+    assert admit(bot) == []
+    spec = SlackBotSpec.from_manifest(bot)
+    assert spec.model.max_output_tokens == 256
+    assert resolve_limits(spec.model, spec.summarization).history_tokens > 0
+
+
+def test_the_output_limit_defaults_to_1024_when_the_context_window_allows_it():
+    assert SlackBotSpec.from_manifest(minimal_bot(name="gpt-4o-mini")).model.max_output_tokens == 1024
+    big = minimal_bot(name="my-local-model", contextTokens=32_768)
+    assert SlackBotSpec.from_manifest(big).model.max_output_tokens == 1024
+    explicit = minimal_bot(name="m", contextTokens=1024, maxOutputTokens=1024)
+    assert [r.message for r in admit(explicit)] == ["spec.model.maxOutputTokens must be below spec.model.contextTokens"]
+    with pytest.raises(ConfigError, match="maxOutputTokens must be below"):
+        SlackBotSpec.from_manifest(explicit)
+
+
+def test_no_default_of_the_crd_breaks_its_own_rules():
+    # The smallest context windows the schema allows, with every other field left to its default.
+    for context in (1024, 1025, 4096):
+        bot = minimal_bot(name="m", contextTokens=context)
+        assert admit(bot) == [], context
+        SlackBotSpec.from_manifest(bot)
 
 
 def _pydantic_field(model_cls, camel_name: str) -> FieldInfo | None:
