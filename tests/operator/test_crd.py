@@ -2,6 +2,7 @@
 example and refuses broken bots with a message that says what to fix."""
 
 import copy
+import re
 from pathlib import Path
 
 import jsonschema
@@ -11,6 +12,7 @@ import yaml
 from pydantic.fields import FieldInfo
 
 from h1bot_api import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAME, VERSION
+from h1bot_api.botenv import OWNED_ENV, OWNED_ENV_CEL, OWNED_ENV_MESSAGE, SECRET_ENV, TYPED_ENV
 from h1bot_api.spec import ConfigError, SlackBotSpec, resolve_limits
 from h1bot_api.status import CONDITION_TYPES, PHASES, RUNTIME_KEYS
 from tests.fakes.crd_schema import admit, load_crd, open_api_schema
@@ -107,6 +109,20 @@ BROKEN_BOTS = {
     "model outside the allowed list": (
         lambda s: s["model"].__setitem__("name", "gpt-5"), ".spec.model",
         "spec.model.name must be one of spec.model.allowedModels"),
+    "extra env setting a variable the operator owns": (
+        lambda s: s["template"].__setitem__("env", [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"},
+                                                    {"name": "SLACK_BOT_TOKEN", "value": "xoxb-stolen"}]),
+        ".spec.template.env", OWNED_ENV_MESSAGE),
+    "a volume named like the operator's /tmp": (
+        lambda s: s["template"].__setitem__("volumes", [{"name": "tmp", "emptyDir": {}}]), ".spec.template.volumes",
+        "must not name a volume 'tmp'"),
+    "a mount over the operator's /tmp": (
+        lambda s: s["template"].__setitem__("volumeMounts", [{"name": "x", "mountPath": "/tmp"}]),
+        ".spec.template.volumeMounts", "must not mount at /tmp"),
+    "unknown streaming mode": (lambda s: s.__setitem__("slack", {"streaming": "fast"}), ".spec.slack.streaming",
+                               "is not one of"),
+    "unknown log format": (lambda s: s.__setitem__("logging", {"format": "xml"}), ".spec.logging.format",
+                           "is not one of"),
     "output limit as large as the context window": (
         lambda s: s["model"].__setitem__("maxOutputTokens", 128_000), ".spec",
         "spec.model.maxOutputTokens must be below spec.model.contextTokens"),
@@ -124,10 +140,51 @@ def test_a_broken_bot_is_refused_by_the_crd_and_the_bot_alike_saying_why(case):
 
 def test_cel_messages_are_the_ones_the_bot_gives():
     for case in ("threshold above the context window", "model outside the allowed list",
-                 "output limit as large as the context window"):
+                 "output limit as large as the context window", "extra env setting a variable the operator owns",
+                 "a volume named like the operator's /tmp", "a mount over the operator's /tmp"):
         mutate, _, why = BROKEN_BOTS[case]
-        with pytest.raises(ConfigError, match=why):
+        with pytest.raises(ConfigError, match=re.escape(why)):
             SlackBotSpec.from_manifest(_broken(mutate))
+
+
+def with_env(*names: str) -> dict:
+    return _broken(lambda s: s["template"].__setitem__("env", [{"name": n, "value": "x"} for n in names]))
+
+
+@pytest.mark.parametrize("name", OWNED_ENV)
+def test_every_variable_the_operator_owns_is_refused_in_extra_env(name):
+    assert [(r.path, r.message, r.by) for r in admit(with_env("TZ", name))] == [
+        (".spec.template.env", OWNED_ENV_MESSAGE, "cel")]
+    with pytest.raises(ConfigError, match=re.escape(OWNED_ENV_MESSAGE)):
+        SlackBotSpec.from_manifest(with_env("TZ", name))
+
+
+def test_proxy_ca_bundle_and_placement_are_admitted():
+    def mutate(spec):
+        spec["slack"] = {"streaming": "native", "updateIntervalSeconds": 0.5}
+        spec["logging"] = {"format": "json", "level": "DEBUG"}
+        spec["template"].update(
+            env=[{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}, {"name": "NO_PROXY", "value": ".svc"},
+                 {"name": "SSL_CERT_FILE", "value": "/etc/ca/ca.crt"},
+                 {"name": "SLACK_BOT_TOKEN_FILE", "value": "not owned: a different name"}],
+            envFrom=[{"secretRef": {"name": "proxy-auth"}}],
+            volumes=[{"name": "ca", "configMap": {"name": "corp-ca"}}],
+            volumeMounts=[{"name": "ca", "mountPath": "/etc/ca", "readOnly": True}],
+            serviceAccountAnnotations={"iam.gke.io/gcp-service-account": "b@p.iam.gserviceaccount.com"},
+            affinity={"podAntiAffinity": {}}, topologySpreadConstraints=[{"maxSkew": 1}], priorityClassName="high")
+    bot = _broken(mutate)
+    assert admit(bot) == []
+    spec = SlackBotSpec.from_manifest(bot)
+    assert (spec.slack.streaming, spec.logging.format, spec.template.volume_mounts[0].mount_path) == (
+        "native", "json", "/etc/ca")
+
+
+def test_the_crds_list_of_owned_variables_is_the_shared_one():
+    env = open_api_schema()["properties"]["spec"]["properties"]["template"]["properties"]["env"]
+    (rule,) = env["x-kubernetes-validations"]
+    assert (rule["rule"], rule["message"]) == (OWNED_ENV_CEL, OWNED_ENV_MESSAGE)
+    assert set(OWNED_ENV) == {*SECRET_ENV.values(), *TYPED_ENV.values(), "H1BOT_NAME", "H1BOT_NAMESPACE",
+                              "H1BOT_HTTP_PORT"}
 
 
 def minimal_bot(**model) -> dict:
