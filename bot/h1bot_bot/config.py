@@ -16,16 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from h1bot_api.botenv import (
-    BUILTIN_DEFAULTS,
-    LOG_FORMAT_ENV,
-    LOG_FORMATS,
-    LOG_LEVEL_ENV,
-    STREAMING_ENV,
-    STREAMING_MODES,
-    UPDATE_INTERVAL_ENV,
-    typed_env,
-)
+from h1bot_api.botenv import BUILTIN_DEFAULTS, LOG_FORMATS, STREAMING_MODES, typed_env
 from h1bot_api.spec import ConfigError, SlackBotSpec
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -135,16 +126,17 @@ def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace
     namespace = args.namespace or env.get("H1BOT_NAMESPACE") or None
     if not spec_path and not (name and namespace):
         raise SettingsError("no SlackBot to run: pass --spec PATH, or set H1BOT_NAME and H1BOT_NAMESPACE")
-    log_format = (env.get(LOG_FORMAT_ENV) or BUILTIN_DEFAULTS[LOG_FORMAT_ENV]).strip().lower()
+    # The names are h1bot_api.botenv's (TYPED_ENV), spelled out so that a reader (and tests/e2e/test_docs.py) sees them.
+    log_format = (env.get("LOG_FORMAT") or BUILTIN_DEFAULTS["LOG_FORMAT"]).strip().lower()
     if log_format not in LOG_FORMATS:
-        raise SettingsError(f"{LOG_FORMAT_ENV} must be {' or '.join(LOG_FORMATS)}, got {log_format!r}")
-    log_level = (env.get(LOG_LEVEL_ENV) or BUILTIN_DEFAULTS[LOG_LEVEL_ENV]).strip().upper()
+        raise SettingsError(f"LOG_FORMAT must be {' or '.join(LOG_FORMATS)}, got {log_format!r}")
+    log_level = (env.get("LOG_LEVEL") or BUILTIN_DEFAULTS["LOG_LEVEL"]).strip().upper()
     if not isinstance(logging.getLevelName(log_level), int):
-        raise SettingsError(f"{LOG_LEVEL_ENV} must be DEBUG, INFO, WARNING or ERROR, got {env.get(LOG_LEVEL_ENV)!r}")
-    streaming = (env.get(STREAMING_ENV) or "").strip().lower() or BUILTIN_DEFAULTS[STREAMING_ENV]
+        raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {env.get('LOG_LEVEL')!r}")
+    streaming = (env.get("H1BOT_SLACK_STREAMING") or "").strip().lower() or BUILTIN_DEFAULTS["H1BOT_SLACK_STREAMING"]
     if streaming not in STREAMING_MODES:
-        raise SettingsError(f"{STREAMING_ENV} must be {' or '.join(STREAMING_MODES)}, "
-                            f"got {env.get(STREAMING_ENV)!r}")
+        raise SettingsError(f"H1BOT_SLACK_STREAMING must be {' or '.join(STREAMING_MODES)}, "
+                            f"got {env.get('H1BOT_SLACK_STREAMING')!r}")
     port = args.http_port if args.http_port is not None else _int(env, "H1BOT_HTTP_PORT", 8080)
     return Settings(
         slack_bot_token=env["SLACK_BOT_TOKEN"],
@@ -157,7 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace
         http_port=port,
         slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
         openai_base_url=env.get("OPENAI_BASE_URL") or None,
-        update_interval=_float(env, UPDATE_INTERVAL_ENV, float(BUILTIN_DEFAULTS[UPDATE_INTERVAL_ENV])),
+        update_interval=_float(env, "H1BOT_UPDATE_INTERVAL", float(BUILTIN_DEFAULTS["H1BOT_UPDATE_INTERVAL"])),
         slack_streaming=streaming,
         log_format=log_format,
         log_level=log_level,

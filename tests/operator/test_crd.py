@@ -78,7 +78,7 @@ def test_status_enums_are_the_shared_phases_and_runtime_keys_are_documented():
     assert all(t in status["conditions"]["description"] for t in CONDITION_TYPES)
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.name)
 def test_examples_pass_the_kubernetes_schemas(path: Path):
     for doc in yaml.safe_load_all(path.read_text()):
         if doc["apiVersion"] == API_VERSION:
