@@ -20,7 +20,7 @@ _KOPF_ATTRS = ("k8s_skip", "k8s_ref", "settings")  # record attributes kopf uses
 
 class CloudJsonFormatter(JsonFormatter):
     def __init__(self) -> None:
-        super().__init__("%(message)s %(name)s", rename_fields={"name": "logger"},
+        super().__init__("%(message)s %(name)s", rename_fields={"name": "logger", "exc_info": "exception"},
                          reserved_attrs=[*RESERVED_ATTRS, *_KOPF_ATTRS])
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
