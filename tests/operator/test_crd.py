@@ -4,6 +4,7 @@ example and refuses broken bots with a message that says what to fix."""
 import copy
 import re
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import jsonschema
 import kubernetes_validate
@@ -252,6 +253,9 @@ def _compare(schema: dict, model_cls, path: str, mismatches: list):
         model_bounds = _bounds(field)
         if schema_bounds != model_bounds:
             mismatches.append(f"{path}.{camel}: CRD {schema_bounds} != model {model_bounds}")
+        literals = [a for a in getattr(field.annotation, "__args__", ()) if get_origin(a) is Literal]
+        if "enum" in node and literals and set(node["enum"]) != set(get_args(literals[0])):
+            mismatches.append(f"{path}.{camel}: CRD enum {node['enum']} != model {get_args(literals[0])}")
         if "default" in node and field.default != node["default"]:
             mismatches.append(f"{path}.{camel}: CRD default {node['default']!r} != model {field.default!r}")
         annotation = field.annotation
