@@ -263,7 +263,7 @@ def render() -> str:
         "`h1bot-bot --spec path.yaml`",
         "runs a bot from a manifest file with the credentials in its environment and takes spec.slack and "
         "spec.logging from the",
-        "manifest, a variable set in the environment winning over the manifest.",
+        "manifest (read at start), a variable set in the environment winning over the manifest.",
         "",
         *_env_table(BOT_ENV),
         "",

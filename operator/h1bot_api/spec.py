@@ -118,7 +118,7 @@ class _Named(BaseModel):
 
 
 class VolumeMount(_Named):
-    mount_path: str = Field(alias="mountPath", min_length=1)
+    mount_path: str = Field(alias="mountPath", min_length=1, max_length=4096)  # bounds the CEL rule's cost
 
 
 class TemplateSpec(_Model):
