@@ -116,7 +116,7 @@ def _constraints(schema: dict[str, Any], required: bool) -> str:
     if required:
         notes.append("Required.")
     if "enum" in schema:
-        notes.append("One of " + ", ".join(f"`{v}`" for v in schema["enum"]) + ".")
+        notes.append("One of " + ", ".join(f"`{v}`" if v != "" else '`""`' for v in schema["enum"]) + ".")
     for key, word in (("minimum", "Min"), ("maximum", "Max"), ("minLength", "Min length"),
                       ("maxLength", "Max length"), ("maxItems", "Max items")):
         if key in schema:
