@@ -36,7 +36,20 @@ OPERATOR_ENV = (
            "whose SlackBot sets no spec.template.image (CLI `--bot-image`). The chart sets it from `botImage`."),
     EnvVar("H1BOT_NAMESPACES", "empty", "Comma-separated namespaces to serve; empty serves all namespaces (CLI "
            "`--namespace/-n`, repeatable, or `--all-namespaces/-A`). The chart sets it from `watchNamespaces`."),
-    EnvVar("LOG_FORMAT", "`text`", "`text` or `json`."),
+    EnvVar("LOG_FORMAT", "`text`", "`text` or `json`: one JSON object per line with `time` (RFC 3339), `severity` "
+           "(Cloud Logging's DEBUG/INFO/WARNING/ERROR/CRITICAL), `message`, `logger` and, for a handler's lines, "
+           "kopf's `object` reference (CLI `--log-format`). The chart sets it from `logFormat`."),
+    EnvVar("H1BOT_BOTS_STREAMING", "empty", "Default spec.slack.streaming of every bot (`update` or `native`); "
+           "empty: the bot's own (`update`). The chart sets it from `bots.streaming`."),
+    EnvVar("H1BOT_BOTS_UPDATE_INTERVAL", "empty", "Default spec.slack.updateIntervalSeconds of every bot (0.1 to "
+           "30); empty: the bot's own (1). The chart sets it from `bots.updateIntervalSeconds`."),
+    EnvVar("H1BOT_BOTS_LOG_FORMAT", "empty", "Default spec.logging.format of every bot (`text` or `json`); empty: "
+           "the bot's own (`text`). The chart sets it from `bots.logFormat`."),
+    EnvVar("H1BOT_BOTS_LOG_LEVEL", "empty", "Default spec.logging.level of every bot (DEBUG, INFO, WARNING, "
+           "ERROR); empty: the bot's own (INFO). The chart sets it from `bots.logLevel`."),
+    EnvVar("H1BOT_BOTS_ENV", "`[]`", "A JSON list of env entries (`{name, value}` or `{name, valueFrom}`) put into "
+           "every bot container after the operator's own; a SlackBot's spec.template.env entry of the same name "
+           "replaces one. A variable the operator sets is refused at start-up. The chart sets it from `bots.env`."),
     EnvVar("H1BOT_PEERING", "empty", "kopf peering object name; empty runs the operator standalone."),
     EnvVar("H1BOT_METRICS_PORT", "`9090`", "Port of the operator's Prometheus `/metrics`: "
            "`h1bot_operator_reconciles_total{outcome}`, `h1bot_operator_reconcile_seconds`, "
@@ -57,19 +70,23 @@ BOT_ENV = (
     EnvVar("OPENAI_ORG_ID", "empty", "OpenAI organization id, from spec.secrets.openAIOrganization when set."),
     EnvVar("H1BOT_NAME", "(required in a cluster)", "Name of the bot's SlackBot (set by the operator)."),
     EnvVar("H1BOT_NAMESPACE", "(required in a cluster)", "Namespace of the bot's SlackBot (set by the operator)."),
-    EnvVar("H1BOT_HTTP_PORT", "`8080`", "Port of /healthz, /readyz and /metrics (container port `http`)."),
+    EnvVar("H1BOT_HTTP_PORT", "`8080`", "Port of /healthz, /readyz and /metrics (container port `http`; set by the "
+           "operator)."),
     EnvVar("SLACK_API_URL", "`https://slack.com/api/`", "Slack Web API base URL."),
     EnvVar("OPENAI_BASE_URL", "`https://api.openai.com/v1`", "OpenAI-compatible endpoint; spec.model.baseURL wins "
            "when set."),
-    EnvVar("H1BOT_UPDATE_INTERVAL", "`1.0`", "Seconds between `chat.update` calls of a streamed reply (in `native` "
-           "streaming: text buffered this long goes out with the next piece, however short)."),
+    EnvVar("H1BOT_UPDATE_INTERVAL", "`1`", "Seconds between `chat.update` calls of a streamed reply (in `native` "
+           "streaming: text buffered this long goes out with the next piece, however short). From "
+           "spec.slack.updateIntervalSeconds."),
     EnvVar("H1BOT_SLACK_STREAMING", "`update`", "How replies stream into Slack: `update` posts a placeholder and "
            "edits it with throttled `chat.update` (Markdown converted to mrkdwn, follow-up messages past Slack's "
            "limit); `native` uses Slack's text streaming (`chat.startStream`/`appendStream`/`stopStream`, standard "
            "Markdown, appends batched), needs no scope beyond `chat:write`, and falls back to `update` for a reply "
-           "where Slack refuses to start a stream (logged once per channel)."),
-    EnvVar("LOG_FORMAT", "`text`", "`text` or `json`."),
-    EnvVar("LOG_LEVEL", "`INFO`", "Python log level."),
+           "where Slack refuses to start a stream (logged once per channel). From spec.slack.streaming."),
+    EnvVar("LOG_FORMAT", "`text`", "`text` or `json`: one JSON object per line with `time` (RFC 3339), `severity` "
+           "(Cloud Logging's names), `message`, `logger` and the ids of the event (`event_id`, `channel`, "
+           "`thread_ts`, `user`, ...). From spec.logging.format."),
+    EnvVar("LOG_LEVEL", "`INFO`", "DEBUG, INFO, WARNING or ERROR. From spec.logging.level."),
     EnvVar("KUBECONFIG", "`~/.kube/config`", "Kubeconfig used when running outside a cluster (not with `--spec`); in "
            "a pod the bot's ServiceAccount credentials are used."),
     EnvVar("TIKTOKEN_CACHE_DIR", "`/opt/tiktoken` (image)", "Where tiktoken finds its encodings; the bot image bakes "
@@ -99,7 +116,7 @@ def _constraints(schema: dict[str, Any], required: bool) -> str:
     if required:
         notes.append("Required.")
     if "enum" in schema:
-        notes.append("One of " + ", ".join(f"`{v}`" for v in schema["enum"]) + ".")
+        notes.append("One of " + ", ".join(f"`{v}`" if v != "" else '`""`' for v in schema["enum"]) + ".")
     for key, word in (("minimum", "Min"), ("maximum", "Max"), ("minLength", "Min length"),
                       ("maxLength", "Max length"), ("maxItems", "Max items")):
         if key in schema:
@@ -167,6 +184,38 @@ def _env_table(variables: tuple[EnvVar, ...]) -> list[str]:
     return lines
 
 
+def _bot_container_section() -> list[str]:
+    from h1bot_api.botenv import SECRET_ENV, TYPED_ENV
+    from h1bot_operator.settings import BOT_DEFAULT_ENV
+
+    chart_key = {field: f"bots.{ {'format': 'logFormat', 'level': 'logLevel'}.get(field, field)}"
+                 for _, field in BOT_DEFAULT_ENV.values()}
+    secret_field = {"slack_bot_token": "slackBotToken", "slack_app_token": "slackAppToken",
+                    "open_ai_api_key": "openAIAPIKey", "open_ai_organization": "openAIOrganization"}
+    lines = ["### What the operator sets in each bot", "",
+             "The bot container's `env`, in this order: the variables the operator owns (below), then the chart's "
+             "`bots.env`",
+             "merged with spec.template.env (the SlackBot's entry replaces the chart's of the same name). "
+             "Kubernetes resolves",
+             "`$(VAR)` only to variables defined earlier, so an extra entry may use `$(H1BOT_NAMESPACE)`; and "
+             "`env` wins over",
+             "`envFrom`, so a key of a spec.template.envFrom Secret or ConfigMap never overrides an owned variable. "
+             "The CRD",
+             "refuses spec.template.env entries naming an owned variable (the chart's schema refuses them in "
+             "`bots.env`).",
+             "", "| Variable | From |", "|---|---|",
+             "| `H1BOT_NAME`, `H1BOT_NAMESPACE` | The SlackBot's name and namespace. |",
+             "| `H1BOT_HTTP_PORT` | `8080`, the container port `http`. |"]
+    lines += [f"| `{env}` | spec.secrets.{secret_field[field]} (a `secretKeyRef`; omitted when the field is unset). |"
+              for field, env in SECRET_ENV.items()]
+    for (section, field), env in TYPED_ENV.items():
+        lines.append(f"| `{env}` | spec.{section}.{field}, else the chart's `{chart_key[field]}`, else the bot's "
+                     "default; always set, so `kubectl get deploy -o yaml` shows what applies. |")
+    lines += ["", "A change to any of these rolls the bot's pods; model, persona, summarization and access "
+              "changes apply live.", ""]
+    return lines
+
+
 def render() -> str:
     root = _crd_schema()
     values_schema = json.loads((CHART_DIR / "values.schema.json").read_text())
@@ -208,11 +257,17 @@ def render() -> str:
         "",
         "### Bot (`h1bot-bot`)",
         "",
-        "The operator sets these in each bot Deployment; `h1bot-bot --spec path.yaml` runs a bot from a manifest file",
-        "with the same variables.",
+        "In a cluster the operator sets the variables of the [next table](#what-the-operator-sets-in-each-bot); "
+        "the others",
+        "(`SLACK_API_URL`, `OPENAI_BASE_URL`, ...) come from spec.template.env or the chart's `bots.env`. "
+        "`h1bot-bot --spec path.yaml`",
+        "runs a bot from a manifest file with the credentials in its environment and takes spec.slack and "
+        "spec.logging from the",
+        "manifest (read at start), a variable set in the environment winning over the manifest.",
         "",
         *_env_table(BOT_ENV),
         "",
+        *_bot_container_section(),
     ]
     return "\n".join(lines)
 

@@ -1,18 +1,29 @@
 """Process settings from the environment and the command line; read in `main`, never at import time.
 
 Secrets come only from the environment (the operator maps them from Secrets), never from the manifest.
+spec.slack and spec.logging (streaming, update interval, log format and level) reach the bot as environment variables
+(h1bot_api.botenv.TYPED_ENV): in a cluster the operator renders them; with `--spec` the bot reads them from the
+manifest itself, and a variable set in the environment wins over the manifest (as it does in the cluster, where the
+environment is what the operator rendered from the SlackBot).
 """
 
 import argparse
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from h1bot_api.botenv import BUILTIN_DEFAULTS, LOG_FORMATS, STREAMING_MODES, typed_env
+from h1bot_api.spec import ConfigError, SlackBotSpec
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-# How a reply streams into Slack: a placeholder updated with chat.update, or Slack's native text streaming
-# (chat.startStream/appendStream/stopStream), which falls back to `update` for a reply where Slack refuses it.
-STREAMING_MODES = ("update", "native")
+# How a reply streams into Slack (STREAMING_MODES): a placeholder updated with chat.update, or Slack's native text
+# streaming (chat.startStream/appendStream/stopStream), which falls back to `update` for a reply where Slack refuses it.
+__all__ = ["STREAMING_MODES", "Settings", "SettingsError", "load_settings", "manifest_env", "parse_args"]
 
 
 @dataclass(frozen=True)
@@ -90,10 +101,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def manifest_env(path: str) -> dict[str, str]:
+    """The variables a SlackBot manifest's spec.slack and spec.logging set, as the operator would render them; empty
+    when the manifest cannot be read or is invalid (the bot says why when it loads it)."""
+    try:
+        spec = SlackBotSpec.from_manifest(yaml.safe_load(Path(path).read_text()) or {})
+    except (OSError, yaml.YAMLError, ConfigError, AttributeError, TypeError):
+        return {}
+    return typed_env({"slack": spec.slack, "logging": spec.logging})
+
+
 def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace | None = None) -> Settings:
-    """Settings from `env` (default: os.environ) and parsed CLI `args`; CLI wins."""
+    """Settings from `env` (default: os.environ) and parsed CLI `args`; CLI wins. With `--spec`, the manifest's
+    spec.slack and spec.logging fill in the variables the environment leaves unset."""
     env = os.environ if env is None else env
     args = args or argparse.Namespace(spec=None, name=None, namespace=None, http_port=None)
+    if args.spec:
+        env = {**manifest_env(args.spec), **{key: value for key, value in env.items() if value.strip()}}
     missing = [key for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY") if not env.get(key)]
     if missing:
         raise SettingsError(f"missing environment variable(s): {', '.join(missing)}")
@@ -102,10 +126,14 @@ def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace
     namespace = args.namespace or env.get("H1BOT_NAMESPACE") or None
     if not spec_path and not (name and namespace):
         raise SettingsError("no SlackBot to run: pass --spec PATH, or set H1BOT_NAME and H1BOT_NAMESPACE")
-    log_format = (env.get("LOG_FORMAT") or "text").lower()
-    if log_format not in ("text", "json"):
-        raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
-    streaming = (env.get("H1BOT_SLACK_STREAMING") or "").strip().lower() or "update"
+    # The names are h1bot_api.botenv's (TYPED_ENV), spelled out so that a reader (and tests/e2e/test_docs.py) sees them.
+    log_format = (env.get("LOG_FORMAT") or BUILTIN_DEFAULTS["LOG_FORMAT"]).strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT must be {' or '.join(LOG_FORMATS)}, got {log_format!r}")
+    log_level = (env.get("LOG_LEVEL") or BUILTIN_DEFAULTS["LOG_LEVEL"]).strip().upper()
+    if not isinstance(logging.getLevelName(log_level), int):
+        raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {env.get('LOG_LEVEL')!r}")
+    streaming = (env.get("H1BOT_SLACK_STREAMING") or "").strip().lower() or BUILTIN_DEFAULTS["H1BOT_SLACK_STREAMING"]
     if streaming not in STREAMING_MODES:
         raise SettingsError(f"H1BOT_SLACK_STREAMING must be {' or '.join(STREAMING_MODES)}, "
                             f"got {env.get('H1BOT_SLACK_STREAMING')!r}")
@@ -121,8 +149,8 @@ def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace
         http_port=port,
         slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
         openai_base_url=env.get("OPENAI_BASE_URL") or None,
-        update_interval=_float(env, "H1BOT_UPDATE_INTERVAL", 1.0),
+        update_interval=_float(env, "H1BOT_UPDATE_INTERVAL", float(BUILTIN_DEFAULTS["H1BOT_UPDATE_INTERVAL"])),
         slack_streaming=streaming,
         log_format=log_format,
-        log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        log_level=log_level,
     )

@@ -1,9 +1,13 @@
-"""Logging setup: one line per event, text or JSON (LOG_FORMAT), with event/thread ids as fields."""
+"""Logging setup: one line per event, text or JSON (LOG_FORMAT), with event/thread ids as fields.
+
+JSON lines are what Cloud Logging reads: `severity`, `message`, `time` (h1bot_api.logfields), then the fields below.
+"""
 
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+
+from h1bot_api.logfields import MESSAGE_KEY, SEVERITY_KEY, TIME_KEY, rfc3339, severity
 
 # Fields passed with `extra=` that belong in the line.
 CONTEXT_FIELDS = ("event_id", "channel", "thread_ts", "user", "kind", "model", "duration_ms", "outcome", "error")
@@ -11,8 +15,8 @@ CONTEXT_FIELDS = ("event_id", "channel", "thread_ts", "user", "kind", "model", "
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        line = {TIME_KEY: rfc3339(record.created), SEVERITY_KEY: severity(record.levelno),
+                MESSAGE_KEY: record.getMessage(), "logger": record.name}
         line.update({key: getattr(record, key) for key in CONTEXT_FIELDS if hasattr(record, key)})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)

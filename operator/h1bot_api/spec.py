@@ -4,17 +4,22 @@
 (tests/operator/test_crd.py checks the two agree). `resolve_limits` applies the model table.
 """
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from h1bot_api.botenv import OWNED_ENV, OWNED_ENV_MESSAGE, RESERVED_MOUNT_PATH, RESERVED_VOLUME
 from h1bot_api.models import ModelInfo, lookup
 
 MAX_PROMPT_CHARS = 20_000
 # Tokens left free in every request: counting is exact, but servers may add a few tokens of their own.
 SAFETY_MARGIN_TOKENS = 64
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant in a Slack workspace. Answer concisely."
+# maxOutputTokens when the spec gives none: this, or a quarter of spec.model.contextTokens when that is smaller, so a
+# default never contradicts the rule that the output limit is below the context window. The CRD therefore declares
+# no default for the field (the API server would apply a fixed one before its CEL rules run).
+DEFAULT_MAX_OUTPUT_TOKENS = 1024
 
 
 class ConfigError(ValueError):
@@ -28,10 +33,20 @@ class _Model(BaseModel):
 class ModelSpec(_Model):
     name: str = Field(min_length=1, max_length=128)
     context_tokens: int | None = Field(default=None, ge=1024, le=10_000_000)
-    max_output_tokens: int = Field(default=1024, ge=16, le=200_000)
+    max_output_tokens: int = Field(default=DEFAULT_MAX_OUTPUT_TOKENS, ge=16, le=200_000)
     temperature: float = Field(default=0.7, ge=0, le=2)
     base_url: str | None = Field(default=None, alias="baseURL", pattern=r"^https?://", max_length=2048)
     allowed_models: tuple[Annotated[str, Field(min_length=1, max_length=128)], ...] = Field(default=(), max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _adaptive_output_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        context = data.get("contextTokens", data.get("context_tokens"))
+        if "maxOutputTokens" in data or "max_output_tokens" in data or not isinstance(context, int):
+            return data
+        return {**data, "maxOutputTokens": min(DEFAULT_MAX_OUTPUT_TOKENS, max(context // 4, 16))}
 
 
 class SummarizationSpec(_Model):
@@ -75,10 +90,40 @@ class AccessSpec(_Model):
     answer_bots: bool = False
 
 
+class SlackSpec(_Model):
+    """How replies reach Slack (rendered into the bot's environment; unset: the chart's `bots` values)."""
+
+    streaming: Literal["update", "native"] | None = None
+    update_interval_seconds: float | None = Field(default=None, ge=0.1, le=30)
+
+
+class LoggingSpec(_Model):
+    format: Literal["text", "json"] | None = None
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+
+
+class EnvVar(_Model):
+    """A container env entry, as in a Pod (`valueFrom` passes through)."""
+
+    name: str = Field(min_length=1, max_length=256)
+    value: str | None = None
+    value_from: dict[str, Any] | None = None
+
+
+class _Named(BaseModel):
+    """A Kubernetes object passed through as written; only the fields named here are checked."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(min_length=1, max_length=253)
+
+
+class VolumeMount(_Named):
+    mount_path: str = Field(alias="mountPath", min_length=1, max_length=4096)  # bounds the CEL rule's cost
+
+
 class TemplateSpec(_Model):
     """Pod-level settings; passed through to the Deployment as Kubernetes objects."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
     image: str | None = Field(default=None, min_length=1)
     image_pull_policy: str | None = Field(default=None, pattern=r"^(Always|IfNotPresent|Never)$")
     resources: dict[str, Any] | None = None
@@ -87,6 +132,41 @@ class TemplateSpec(_Model):
     pod_labels: dict[str, str] = Field(default_factory=dict)
     pod_annotations: dict[str, str] = Field(default_factory=dict)
     image_pull_secrets: tuple[dict[str, str], ...] = ()
+    env: tuple[EnvVar, ...] = Field(default=(), max_length=128)
+    env_from: tuple[dict[str, Any], ...] = Field(default=(), max_length=32)
+    volumes: tuple[_Named, ...] = Field(default=(), max_length=32)
+    volume_mounts: tuple[VolumeMount, ...] = Field(default=(), max_length=32)
+    service_account_annotations: dict[str, str] = Field(default_factory=dict)
+    affinity: dict[str, Any] | None = None
+    topology_spread_constraints: tuple[dict[str, Any], ...] = Field(default=(), max_length=16)
+    priority_class_name: str | None = Field(default=None, min_length=1, max_length=253)
+
+    # Same rules as the CRD's x-kubernetes-validations on these fields, with the same messages.
+    @field_validator("env")
+    @classmethod
+    def _no_owned_env(cls, env: tuple[EnvVar, ...]) -> tuple[EnvVar, ...]:
+        if any(e.name in OWNED_ENV for e in env):
+            raise ValueError(OWNED_ENV_MESSAGE)
+        return env
+
+    @field_validator("volumes")
+    @classmethod
+    def _no_reserved_volume(cls, volumes: tuple[_Named, ...]) -> tuple[_Named, ...]:
+        if any(v.name == RESERVED_VOLUME for v in volumes):
+            raise ValueError(RESERVED_VOLUME_MESSAGE)
+        return volumes
+
+    @field_validator("volume_mounts")
+    @classmethod
+    def _no_reserved_mount(cls, mounts: tuple[VolumeMount, ...]) -> tuple[VolumeMount, ...]:
+        if any(m.mount_path == RESERVED_MOUNT_PATH for m in mounts):
+            raise ValueError(RESERVED_MOUNT_MESSAGE)
+        return mounts
+
+
+RESERVED_VOLUME_MESSAGE = f"spec.template.volumes must not name a volume {RESERVED_VOLUME!r}: the operator's own"
+RESERVED_MOUNT_MESSAGE = (f"spec.template.volumeMounts must not mount at {RESERVED_MOUNT_PATH}: the operator mounts "
+                          "its own there")
 
 
 class SlackBotSpec(_Model):
@@ -96,6 +176,8 @@ class SlackBotSpec(_Model):
     secrets: SecretsSpec
     access: AccessSpec = AccessSpec()
     suspend: bool = False
+    slack: SlackSpec = SlackSpec()
+    logging: LoggingSpec = LoggingSpec()
     template: TemplateSpec = TemplateSpec()
 
     @model_validator(mode="after")
@@ -132,7 +214,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"spec.{where}: {message}" if where else message)
+        parts.append(f"spec.{where}: {message}" if where and not message.startswith(f"spec.{where}") else message)
     return "; ".join(parts)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import kopf
 
+from h1bot_operator.logs import use_cloud_json
 from h1bot_operator.settings import OperatorSettings, parse_args
 
 
@@ -33,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
         verbose=os.environ.get("LOG_LEVEL", "").upper() == "DEBUG",
     )
+    if settings.log_format == "json":
+        use_cloud_json()
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     run(settings)
     return 0

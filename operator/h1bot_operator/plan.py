@@ -65,12 +65,13 @@ def plan_patch(desired: dict[str, Any], current: dict[str, Any]) -> dict[str, An
     refs = current_meta.get("ownerReferences") or []
     has_owner = any(ref.get("uid") == ours["uid"] and ref.get("controller") for ref in refs)
     body = {k: v for k, v in desired.items() if k != "metadata"}
-    drop = removals(last_applied(current), body)
     wanted_meta = {"labels": meta["labels"], "annotations": meta["annotations"]}
+    # The record may name metadata annotations we rendered (e.g. a ServiceAccount's): those we no longer render go.
+    drop = removals(last_applied(current), {**body, "metadata": wanted_meta})
     if has_owner and is_subset(body, current) and is_subset(wanted_meta, current_meta) and not _present(drop, current):
         return None
-    patch = _merge(body, drop)
-    patch["metadata"] = dict(wanted_meta)
+    patch = _merge(body, {k: v for k, v in drop.items() if k != "metadata"})
+    patch["metadata"] = _merge(wanted_meta, drop.get("metadata") or {})
     if not has_owner:
         patch["metadata"]["ownerReferences"] = [ref for ref in refs if not ref.get("controller")] + [ours]
     return patch

@@ -59,7 +59,7 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
     state = secrets_mod.resolve(refs, data, namespace)
     observed = dataclasses.replace(observed, secrets=state, suspended=spec.suspend)
     try:
-        for child in render.children(bot):
+        for child in render.children(bot, spec):
             _apply(kube, child, outcome, on_write)
         if state.resolved:
             desired = render.deployment(bot, spec, settings, state.checksum or "")

@@ -1,7 +1,14 @@
 """A SlackBot's children as plain manifests (pure): ServiceAccount, Role, RoleBinding and the bot Deployment.
 
-Only pod-level inputs feed the Deployment (spec.template, spec.secrets refs, the secrets checksum, spec.suspend and the
-default image): model, persona, summarization and access changes are reloaded live by the bot and never roll it.
+Only pod-level inputs feed the Deployment (spec.template, spec.secrets refs, spec.slack, spec.logging, the secrets
+checksum, spec.suspend and the operator's defaults: image and the chart's `bots` values): model, persona,
+summarization and access changes are reloaded live by the bot and never roll it.
+
+The bot container's env: first the variables the operator owns (h1bot_api.botenv.OWNED_ENV: identity, Secret-backed
+credentials, the typed spec.slack/spec.logging fields or their chart defaults), then the chart's `bots.env` merged with
+spec.template.env (an entry of the SlackBot replaces the chart's of the same name). Kubernetes resolves `$(VAR)` only
+to variables defined earlier, so extra entries may refer to the owned ones; and `env` always wins over `envFrom`, so
+a Secret or ConfigMap in spec.template.envFrom cannot override an owned variable.
 """
 
 import hashlib
@@ -9,6 +16,15 @@ import json
 from typing import Any
 
 from h1bot_api import API_VERSION, GROUP, KIND, PLURAL
+from h1bot_api.botenv import (
+    BUILTIN_DEFAULTS,
+    HTTP_PORT_ENV,
+    NAME_ENV,
+    NAMESPACE_ENV,
+    RESERVED_MOUNT_PATH,
+    RESERVED_VOLUME,
+    typed_env,
+)
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator.secrets import references
 from h1bot_operator.settings import OperatorSettings
@@ -57,15 +73,21 @@ def skeleton(value: Any) -> Any:
     return {k: skeleton(v) for k, v in value.items()} if isinstance(value, dict) else 1
 
 
-def _finish(obj: dict[str, Any]) -> dict[str, Any]:
-    """Record which keys are applied so that a later apply can remove the keys it no longer renders."""
+def _finish(obj: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """Record which keys are applied (the body's, and the extra metadata `annotations`) so that a later apply can
+    remove the keys it no longer renders."""
     applied = skeleton({k: v for k, v in obj.items() if k != "metadata"})
-    obj["metadata"]["annotations"] = {APPLIED_ANNOTATION: json.dumps(applied, sort_keys=True, separators=(",", ":"))}
+    if annotations:
+        applied["metadata"] = {"annotations": skeleton(annotations)}
+    obj["metadata"]["annotations"] = {**(annotations or {}),
+                                      APPLIED_ANNOTATION: json.dumps(applied, sort_keys=True, separators=(",", ":"))}
     return obj
 
 
-def service_account(bot: dict[str, Any]) -> dict[str, Any]:
-    return _finish({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(bot)})
+def service_account(bot: dict[str, Any], spec: SlackBotSpec | None = None) -> dict[str, Any]:
+    """spec.template.serviceAccountAnnotations go on it (GKE Workload Identity, EKS IRSA)."""
+    annotations = dict(spec.template.service_account_annotations) if spec else {}
+    return _finish({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(bot)}, annotations)
 
 
 def role(bot: dict[str, Any]) -> dict[str, Any]:
@@ -91,15 +113,26 @@ def role_binding(bot: dict[str, Any]) -> dict[str, Any]:
     })
 
 
-def _env(bot: dict[str, Any], spec: SlackBotSpec) -> list[dict[str, Any]]:
+def _env(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettings) -> list[dict[str, Any]]:
+    defaults = settings.bot_defaults
     env: list[dict[str, Any]] = [
-        {"name": "H1BOT_NAME", "value": bot["metadata"]["name"]},
-        {"name": "H1BOT_NAMESPACE", "value": bot["metadata"]["namespace"]},
-        {"name": "H1BOT_HTTP_PORT", "value": str(HTTP_PORT)},
+        {"name": NAME_ENV, "value": bot["metadata"]["name"]},
+        {"name": NAMESPACE_ENV, "value": bot["metadata"]["namespace"]},
+        {"name": HTTP_PORT_ENV, "value": str(HTTP_PORT)},
     ]
     env += [{"name": ref.env, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
             for ref in references(spec)]
+    typed = {**BUILTIN_DEFAULTS, **typed_env({"slack": defaults.slack, "logging": defaults.logging}),
+             **typed_env({"slack": spec.slack, "logging": spec.logging})}
+    env += [{"name": name, "value": value} for name, value in typed.items()]
+    extra = {e.name: e for e in defaults.env} | {e.name: e for e in spec.template.env}
+    env += [e.model_dump(by_alias=True, exclude_none=True) for e in extra.values()]
     return env
+
+
+def _dumped(items: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [item.model_dump(by_alias=True, exclude_none=True) if hasattr(item, "model_dump") else dict(item)
+            for item in items]
 
 
 def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettings, checksum: str) -> dict[str, Any]:
@@ -111,7 +144,7 @@ def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettin
         "name": "bot",
         "image": template.image or settings.bot_image,
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
-        "env": _env(bot, spec),
+        "env": _env(bot, spec, settings),
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 10,
                           "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5,
@@ -119,8 +152,11 @@ def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettin
         "resources": template.resources if template.resources is not None else DEFAULT_RESOURCES,
         "securityContext": {**restricted, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": RESERVED_VOLUME, "mountPath": RESERVED_MOUNT_PATH},
+                         *_dumped(template.volume_mounts)],
     }
+    if template.env_from:
+        container["envFrom"] = _dumped(template.env_from)
     if template.image_pull_policy:
         container["imagePullPolicy"] = template.image_pull_policy
     pod_spec: dict[str, Any] = {
@@ -128,7 +164,7 @@ def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettin
         "securityContext": {**restricted, "fsGroup": BOT_UID},
         "terminationGracePeriodSeconds": 30,
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        "volumes": [{"name": RESERVED_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}}, *_dumped(template.volumes)],
     }
     if template.node_selector:
         pod_spec["nodeSelector"] = dict(template.node_selector)
@@ -136,6 +172,12 @@ def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettin
         pod_spec["tolerations"] = [dict(t) for t in template.tolerations]
     if template.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [dict(s) for s in template.image_pull_secrets]
+    if template.affinity:
+        pod_spec["affinity"] = dict(template.affinity)
+    if template.topology_spread_constraints:
+        pod_spec["topologySpreadConstraints"] = _dumped(template.topology_spread_constraints)
+    if template.priority_class_name:
+        pod_spec["priorityClassName"] = template.priority_class_name
     return _finish({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(bot),
         "spec": {
@@ -153,6 +195,6 @@ def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettin
     })
 
 
-def children(bot: dict[str, Any]) -> list[dict[str, Any]]:
+def children(bot: dict[str, Any], spec: SlackBotSpec | None = None) -> list[dict[str, Any]]:
     """The children that do not depend on Secrets (the Deployment waits until every referenced key exists)."""
-    return [service_account(bot), role(bot), role_binding(bot)]
+    return [service_account(bot, spec), role(bot), role_binding(bot)]

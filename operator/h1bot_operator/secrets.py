@@ -4,15 +4,8 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 
+from h1bot_api.botenv import SECRET_ENV
 from h1bot_api.spec import SlackBotSpec
-
-# spec.secrets field (python name) → the bot's env var.
-SECRET_ENV = {
-    "slack_bot_token": "SLACK_BOT_TOKEN",
-    "slack_app_token": "SLACK_APP_TOKEN",
-    "open_ai_api_key": "OPENAI_API_KEY",
-    "open_ai_organization": "OPENAI_ORG_ID",
-}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,8 +2,23 @@
 
 import argparse
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from importlib import metadata
+
+from pydantic import ValidationError
+
+from h1bot_api.botenv import OWNED_ENV, OWNED_ENV_MESSAGE
+from h1bot_api.spec import EnvVar, LoggingSpec, SlackSpec
+
+# Bot-wide defaults (chart values `bots.*`): env var of the operator → (section, field) of the SlackBot spec.
+BOT_DEFAULT_ENV = {
+    "H1BOT_BOTS_STREAMING": ("slack", "streaming"),
+    "H1BOT_BOTS_UPDATE_INTERVAL": ("slack", "updateIntervalSeconds"),
+    "H1BOT_BOTS_LOG_FORMAT": ("logging", "format"),
+    "H1BOT_BOTS_LOG_LEVEL": ("logging", "level"),
+}
+BOT_ENV_VAR = "H1BOT_BOTS_ENV"  # a JSON list of env entries every bot gets (chart `bots.env`)
 
 
 def default_bot_image() -> str:
@@ -12,6 +27,53 @@ def default_bot_image() -> str:
     except metadata.PackageNotFoundError:
         version = "latest"
     return f"ghcr.io/h1bot/h1bot-bot:{version}"
+
+
+@dataclasses.dataclass(frozen=True)
+class BotDefaults:
+    """What every bot gets unless its SlackBot says otherwise: spec.slack, spec.logging and extra env entries."""
+
+    slack: SlackSpec = dataclasses.field(default_factory=SlackSpec)
+    logging: LoggingSpec = dataclasses.field(default_factory=LoggingSpec)
+    env: tuple[EnvVar, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "BotDefaults":
+        models = {"slack": SlackSpec, "logging": LoggingSpec}
+        sections: dict[str, dict[str, object]] = {"slack": {}, "logging": {}}
+        for variable, (section, field) in BOT_DEFAULT_ENV.items():
+            if raw := env.get(variable, "").strip():
+                value = raw.upper() if field == "level" else raw
+                try:
+                    models[section].model_validate({field: value})
+                except ValidationError as exc:
+                    raise ValueError(f"{variable} (chart bots.{_chart_key(field)}): "
+                                     f"{exc.errors()[0]['msg']}, got {raw!r}") from None
+                sections[section][field] = value
+        slack, logging_ = SlackSpec.model_validate(sections["slack"]), LoggingSpec.model_validate(sections["logging"])
+        return cls(slack=slack, logging=logging_, env=parse_bot_env(env.get(BOT_ENV_VAR, "")))
+
+
+def _chart_key(field: str) -> str:
+    return {"format": "logFormat", "level": "logLevel"}.get(field, field)
+
+
+def parse_bot_env(raw: str) -> tuple[EnvVar, ...]:
+    """The chart's `bots.env` as passed in H1BOT_BOTS_ENV (JSON); owned variables are refused as in a SlackBot."""
+    if not raw.strip():
+        return ()
+    try:
+        entries = json.loads(raw)
+        if not isinstance(entries, list):
+            raise ValueError("not a list")
+        env = tuple(EnvVar.model_validate(entry) for entry in entries)
+    except (ValueError, ValidationError) as exc:
+        raise ValueError(f"{BOT_ENV_VAR} must be a JSON list of env entries ({{name, value|valueFrom}}): "
+                         f"{str(exc).splitlines()[0]}") from None
+    if owned := [e.name for e in env if e.name in OWNED_ENV]:
+        raise ValueError(f"{BOT_ENV_VAR} (chart bots.env) sets {', '.join(owned)}: "
+                         + OWNED_ENV_MESSAGE.removeprefix("spec.template.env "))
+    return env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +91,7 @@ class OperatorSettings:
     watch_timeout: float | None = None  # server-side watch timeout (None: the server's own)
     # Every SlackBot is reconciled again this often, whatever the watches saw (events lost in an outage); 0: never.
     resync_seconds: float = 300.0
+    bot_defaults: BotDefaults = dataclasses.field(default_factory=BotDefaults)
 
     @property
     def clusterwide(self) -> bool:
@@ -43,6 +106,7 @@ class OperatorSettings:
             "namespaces": split_namespaces(env.get("H1BOT_NAMESPACES", "")),
             "log_format": env.get("LOG_FORMAT", "text").strip().lower() or "text",
             "peering": env.get("H1BOT_PEERING", "").strip(),
+            "bot_defaults": BotDefaults.from_env(env),
         }
         if raw_resync := env.get("H1BOT_RESYNC_SECONDS", "").strip():
             try:

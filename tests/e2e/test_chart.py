@@ -4,6 +4,7 @@ in each RBAC mode, how values change it, strict lint, Kubernetes 1.32 schemas, a
 test_chart_install.py runs what it renders.
 """
 
+import json
 import tomllib
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +14,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, validate
 
+from h1bot_api.botenv import OWNED_ENV
+from h1bot_api.spec import SlackBotSpec
 from h1bot_operator import render as bot_render
 from h1bot_operator.settings import OperatorSettings
 from tests.e2e.helm_chart import CHART_DIR, KUBE_VERSION, NAMESPACE, RELEASE, only, render
@@ -27,6 +30,9 @@ EVERYTHING_CHANGED = {
     "imagePullSecrets": [{"name": "registry"}],
     "watchNamespaces": ["team-a"],
     "logFormat": "json",
+    "bots": {"streaming": "native", "updateIntervalSeconds": 0.5, "logFormat": "json", "logLevel": "WARNING",
+             "env": [{"name": "HTTPS_PROXY", "value": "http://proxy.corp:3128"},
+                     {"name": "NO_PROXY", "value": ".svc,.cluster.local"}]},
     "peering": {"name": "h1bot"},
     "serviceAccount": {"create": True, "name": "bots-operator", "annotations": {"example.com/owner": "platform"}},
     "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": 1, "memory": "512Mi"}},
@@ -41,6 +47,10 @@ EVERYTHING_CHANGED = {
     "podMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}},
     "fullnameOverride": "chatops",
 }
+
+
+NO_BOT_DEFAULTS = {"H1BOT_BOTS_STREAMING": "", "H1BOT_BOTS_UPDATE_INTERVAL": "", "H1BOT_BOTS_LOG_FORMAT": "",
+                   "H1BOT_BOTS_LOG_LEVEL": "", "H1BOT_BOTS_ENV": "[]"}
 
 
 def notes(chart, values: dict[str, Any] | None = None) -> str:
@@ -135,7 +145,7 @@ def test_operator_runs_once_non_root_read_only_with_kopf_liveness_probes(chart):
     env = env_of(container)
     assert env == {"H1BOT_BOT_IMAGE": f"ghcr.io/h1bot/h1bot-bot:{chart.metadata['appVersion']}",
                    "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": "", "H1BOT_METRICS_PORT": "9090",
-                   "H1BOT_RESYNC_SECONDS": "300"}
+                   "H1BOT_RESYNC_SECONDS": "300", **NO_BOT_DEFAULTS}
 
 
 def test_non_default_values_reach_the_objects(chart):
@@ -149,7 +159,11 @@ def test_non_default_values_reach_the_objects(chart):
     assert container["resources"] == EVERYTHING_CHANGED["resources"]
     assert env_of(container) == {"H1BOT_BOT_IMAGE": "europe-docker.pkg.dev/p/h1bot/h1bot-bot:1.2.3",
                                  "H1BOT_NAMESPACES": "team-a", "LOG_FORMAT": "json", "H1BOT_PEERING": "h1bot",
-                                 "H1BOT_METRICS_PORT": "9100", "H1BOT_RESYNC_SECONDS": "60"}
+                                 "H1BOT_METRICS_PORT": "9100", "H1BOT_RESYNC_SECONDS": "60",
+                                 "H1BOT_BOTS_STREAMING": "native", "H1BOT_BOTS_UPDATE_INTERVAL": "0.5",
+                                 "H1BOT_BOTS_LOG_FORMAT": "json", "H1BOT_BOTS_LOG_LEVEL": "WARNING",
+                                 "H1BOT_BOTS_ENV": json.dumps(EVERYTHING_CHANGED["bots"]["env"],
+                                                              separators=(",", ":"))}
     assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
     for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
         assert pod["spec"][key] == EVERYTHING_CHANGED[key]
@@ -282,11 +296,37 @@ def test_strict_lint_finds_nothing(values):
     ({"podMonitor": {"interval": "often"}}, "/podMonitor/interval"),
     ({"replicas": 2}, "additional properties 'replicas' not allowed"),
     ({"botImage": {"repo": "x"}}, "additional properties 'repo' not allowed"),
-], ids=["log-format", "namespace-name", "pull-policy", "resources-type", "interval", "replicas", "bot-image-key"])
+    ({"bots": {"logFormat": "xml"}}, "/bots/logFormat"),
+    ({"bots": {"updateIntervalSeconds": 0.01}}, "/bots/updateIntervalSeconds"),
+    ({"bots": {"env": [{"name": "SLACK_BOT_TOKEN", "value": "xoxb-1"}]}}, "/bots/env/0/name"),
+    ({"bots": {"env": [{"name": "LOG_LEVEL", "value": "DEBUG"}]}}, "/bots/env/0/name"),
+], ids=["log-format", "namespace-name", "pull-policy", "resources-type", "interval", "replicas", "bot-image-key",
+        "bots-log-format", "bots-update-interval", "bots-env-credential", "bots-env-typed"])
 def test_values_schema_refuses_bad_values_and_names_them(chart, values, complaint):
     with pytest.raises(helm.HelmValuesError) as refused:
         chart.render(values, name=RELEASE, namespace=NAMESPACE)
     assert complaint in str(refused.value)
+
+
+def test_bot_defaults_reach_every_bot_deployment_through_the_operator(chart):
+    """Chart values → the operator's env → OperatorSettings → the Deployment of a bot that sets nothing itself."""
+    settings = OperatorSettings.from_env(env_of(operator_container(render(chart, EVERYTHING_CHANGED))))
+    bot = {"metadata": {"name": "plain", "namespace": "team-a", "uid": "u-1"},
+           "spec": {"model": {"name": "gpt-4o-mini"}, "secrets": {
+               key: {"name": "creds", "key": key} for key in ("slackBotToken", "slackAppToken", "openAIAPIKey")}}}
+    deployment = bot_render.deployment(bot, SlackBotSpec.from_manifest(bot), settings, "sha256:1")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["H1BOT_SLACK_STREAMING"], env["H1BOT_UPDATE_INTERVAL"]) == ("native", "0.5")
+    assert (env["LOG_FORMAT"], env["LOG_LEVEL"]) == ("json", "WARNING")
+    assert (env["HTTPS_PROXY"], env["NO_PROXY"]) == ("http://proxy.corp:3128", ".svc,.cluster.local")
+    defaults = OperatorSettings.from_env(env_of(operator_container(render(chart)))).bot_defaults
+    assert defaults.slack.model_dump(exclude_none=True) == {} and defaults.logging.model_dump(exclude_none=True) == {}
+    assert defaults.env == ()
+
+
+def test_the_charts_list_of_owned_variables_is_the_shared_one(chart):
+    name = chart.schema["properties"]["bots"]["properties"]["env"]["items"]["properties"]["name"]
+    assert tuple(name["not"]["enum"]) == OWNED_ENV
 
 
 def test_values_schema_describes_every_default_value(chart):

@@ -16,6 +16,7 @@ import pytest
 
 from h1bot_api import GROUP, SHORT_NAME, SINGULAR
 from h1bot_api import status as api
+from h1bot_api.botenv import OWNED_ENV_MESSAGE
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator.render import CHECKSUM_ANNOTATION, child_name, owner_reference
 from h1bot_operator.secrets import references
@@ -148,9 +149,21 @@ def test_api_server_rejects_broken_slackbots_with_the_crds_messages(namespace: N
         "model-not-allowed": (lambda s: s["model"].update(name="not-an-allowed-model"),
                               ["spec.model.name must be one of spec.model.allowedModels"]),
         "no-secrets": (lambda s: s.pop("secrets"), ["spec.secrets: Required value"]),
+        "owned-env": (lambda s: s["template"].update(env=[{"name": "HTTPS_PROXY", "value": "http://proxy:3128"},
+                                                          {"name": "SLACK_BOT_TOKEN", "value": "xoxb-stolen"}]),
+                      ["spec.template.env", OWNED_ENV_MESSAGE]),
+        "tmp-volume": (lambda s: s["template"].update(volumes=[{"name": "tmp", "emptyDir": {}}]),
+                       ["must not name a volume 'tmp'"]),
     }
     valid = kubectl.apply([broken(manifest, "valid", lambda s: None)], "--dry-run=server")
     assert valid.returncode == 0 and "created (server dry run)" in valid.stdout, valid.stderr  # the control case
+
+    # The API server applies the CRD's defaults before its CEL rules: none of them may break a rule.
+    def only_a_small_context_window(spec: dict[str, Any]) -> None:
+        spec["model"] = {"name": "my-local-model", "contextTokens": 1024}
+        spec.pop("summarization", None)
+    small = kubectl.apply([broken(manifest, "small-context", only_a_small_context_window)], "--dry-run=server")
+    assert small.returncode == 0 and "created (server dry run)" in small.stdout, small.stderr
 
     for name, (edit, messages) in cases.items():
         result = kubectl.apply([broken(manifest, name, edit)], "--dry-run=server")

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import helm_python as helm
+import jsonpatch
 import jsonschema
 import pytest
 import yaml
@@ -107,6 +108,26 @@ def test_gke_profile_pushes_amd64_images_and_pins_no_cluster(config):
     text = (REPO / "skaffold.yaml").read_text()
     assert "kubeContext" not in text, "the kube context comes from the user (current context or --kube-context)"
     assert "--default-repo" in text
+
+
+def test_on_gke_the_operator_and_every_bot_log_json_for_cloud_logging(config):
+    """The gke profile's patches applied as skaffold applies them, its setValues passed as `--set` (dotted keys)."""
+    patched = jsonpatch.apply_patch(config, profile(config, "gke")["patches"])
+    release = the_release(patched)
+    values: dict[str, Any] = {}
+    for key, value in release["setValues"].items():
+        *parents, leaf = key.split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    with helm.Chart.load(REPO / release["chartPath"]) as chart:
+        manifests = chart.render(values, name=release["name"], namespace=release["namespace"])
+    (deployment,) = [d for path, text in manifests.items() if path.endswith(".yaml")
+                     for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment"]
+    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["LOG_FORMAT"], env["H1BOT_BOTS_LOG_FORMAT"]) == ("json", "json")
+    assert "bots.logFormat" not in the_release(config)["setValues"], "text logs elsewhere (skaffold dev -p local)"
 
 
 def test_local_profile_never_pushes(config):

@@ -4,6 +4,7 @@ kmock admits anything, so tests that need admission ask this module. The schema 
 source); CEL rules are evaluated with cel-python, walking the object alongside the schema as the API server does.
 """
 
+import copy
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -34,9 +35,26 @@ def open_api_schema() -> dict[str, Any]:
     return load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
+def with_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """`value` with the schema's defaults filled in, as the API server does before it validates: a missing field
+    with a `default` is set, inside every object that is present (an absent object gets no defaults)."""
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        filled = {name: with_defaults(properties.get(name) or schema.get("additionalProperties") or {}, child)
+                  for name, child in value.items()}
+        for name, field in properties.items():
+            if name not in filled and "default" in field:
+                filled[name] = with_defaults(field, copy.deepcopy(field["default"]))
+        return filled
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [with_defaults(schema["items"], item) for item in value]
+    return value
+
+
 def admit(obj: dict[str, Any]) -> list[Rejection]:
-    """Every reason the API server would refuse `obj`; empty when it would be admitted."""
+    """Every reason the API server would refuse `obj` (once defaulted); empty when it would be admitted."""
     schema = open_api_schema()
+    obj = with_defaults(schema, obj)
     validator = jsonschema.Draft7Validator(schema)
     rejections = [Rejection(_path(error.absolute_path), error.message, "schema")
                   for error in validator.iter_errors(obj)]

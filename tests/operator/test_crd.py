@@ -2,7 +2,9 @@
 example and refuses broken bots with a message that says what to fix."""
 
 import copy
+import re
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import jsonschema
 import kubernetes_validate
@@ -11,7 +13,8 @@ import yaml
 from pydantic.fields import FieldInfo
 
 from h1bot_api import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAME, VERSION
-from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_api.botenv import OWNED_ENV, OWNED_ENV_CEL, OWNED_ENV_MESSAGE, SECRET_ENV, TYPED_ENV
+from h1bot_api.spec import ConfigError, SlackBotSpec, resolve_limits
 from h1bot_api.status import CONDITION_TYPES, PHASES, RUNTIME_KEYS
 from tests.fakes.crd_schema import admit, load_crd, open_api_schema
 from tests.paths import EXAMPLES
@@ -76,7 +79,7 @@ def test_status_enums_are_the_shared_phases_and_runtime_keys_are_documented():
     assert all(t in status["conditions"]["description"] for t in CONDITION_TYPES)
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.name)
 def test_examples_pass_the_kubernetes_schemas(path: Path):
     for doc in yaml.safe_load_all(path.read_text()):
         if doc["apiVersion"] == API_VERSION:
@@ -107,6 +110,20 @@ BROKEN_BOTS = {
     "model outside the allowed list": (
         lambda s: s["model"].__setitem__("name", "gpt-5"), ".spec.model",
         "spec.model.name must be one of spec.model.allowedModels"),
+    "extra env setting a variable the operator owns": (
+        lambda s: s["template"].__setitem__("env", [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"},
+                                                    {"name": "SLACK_BOT_TOKEN", "value": "xoxb-stolen"}]),
+        ".spec.template.env", OWNED_ENV_MESSAGE),
+    "a volume named like the operator's /tmp": (
+        lambda s: s["template"].__setitem__("volumes", [{"name": "tmp", "emptyDir": {}}]), ".spec.template.volumes",
+        "must not name a volume 'tmp'"),
+    "a mount over the operator's /tmp": (
+        lambda s: s["template"].__setitem__("volumeMounts", [{"name": "x", "mountPath": "/tmp"}]),
+        ".spec.template.volumeMounts", "must not mount at /tmp"),
+    "unknown streaming mode": (lambda s: s.__setitem__("slack", {"streaming": "fast"}), ".spec.slack.streaming",
+                               "is not one of"),
+    "unknown log format": (lambda s: s.__setitem__("logging", {"format": "xml"}), ".spec.logging.format",
+                           "is not one of"),
     "output limit as large as the context window": (
         lambda s: s["model"].__setitem__("maxOutputTokens", 128_000), ".spec",
         "spec.model.maxOutputTokens must be below spec.model.contextTokens"),
@@ -124,10 +141,86 @@ def test_a_broken_bot_is_refused_by_the_crd_and_the_bot_alike_saying_why(case):
 
 def test_cel_messages_are_the_ones_the_bot_gives():
     for case in ("threshold above the context window", "model outside the allowed list",
-                 "output limit as large as the context window"):
+                 "output limit as large as the context window", "extra env setting a variable the operator owns",
+                 "a volume named like the operator's /tmp", "a mount over the operator's /tmp"):
         mutate, _, why = BROKEN_BOTS[case]
-        with pytest.raises(ConfigError, match=why):
+        with pytest.raises(ConfigError, match=re.escape(why)):
             SlackBotSpec.from_manifest(_broken(mutate))
+
+
+def with_env(*names: str) -> dict:
+    return _broken(lambda s: s["template"].__setitem__("env", [{"name": n, "value": "x"} for n in names]))
+
+
+@pytest.mark.parametrize("name", OWNED_ENV)
+def test_every_variable_the_operator_owns_is_refused_in_extra_env(name):
+    assert [(r.path, r.message, r.by) for r in admit(with_env("TZ", name))] == [
+        (".spec.template.env", OWNED_ENV_MESSAGE, "cel")]
+    with pytest.raises(ConfigError, match=re.escape(OWNED_ENV_MESSAGE)):
+        SlackBotSpec.from_manifest(with_env("TZ", name))
+
+
+def test_proxy_ca_bundle_and_placement_are_admitted():
+    def mutate(spec):
+        spec["slack"] = {"streaming": "native", "updateIntervalSeconds": 0.5}
+        spec["logging"] = {"format": "json", "level": "DEBUG"}
+        spec["template"].update(
+            env=[{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}, {"name": "NO_PROXY", "value": ".svc"},
+                 {"name": "SSL_CERT_FILE", "value": "/etc/ca/ca.crt"},
+                 {"name": "SLACK_BOT_TOKEN_FILE", "value": "not owned: a different name"}],
+            envFrom=[{"secretRef": {"name": "proxy-auth"}}],
+            volumes=[{"name": "ca", "configMap": {"name": "corp-ca"}}],
+            volumeMounts=[{"name": "ca", "mountPath": "/etc/ca", "readOnly": True}],
+            serviceAccountAnnotations={"iam.gke.io/gcp-service-account": "b@p.iam.gserviceaccount.com"},
+            affinity={"podAntiAffinity": {}}, topologySpreadConstraints=[{"maxSkew": 1}], priorityClassName="high")
+    bot = _broken(mutate)
+    assert admit(bot) == []
+    spec = SlackBotSpec.from_manifest(bot)
+    assert (spec.slack.streaming, spec.logging.format, spec.template.volume_mounts[0].mount_path) == (
+        "native", "json", "/etc/ca")
+
+
+def test_the_crds_list_of_owned_variables_is_the_shared_one():
+    env = open_api_schema()["properties"]["spec"]["properties"]["template"]["properties"]["env"]
+    (rule,) = env["x-kubernetes-validations"]
+    assert (rule["rule"], rule["message"]) == (OWNED_ENV_CEL, OWNED_ENV_MESSAGE)
+    assert set(OWNED_ENV) == {*SECRET_ENV.values(), *TYPED_ENV.values(), "H1BOT_NAME", "H1BOT_NAMESPACE",
+                              "H1BOT_HTTP_PORT"}
+
+
+def minimal_bot(**model) -> dict:
+    """A SlackBot with nothing but its model and its Secrets: every other field comes from the defaults."""
+    bot = example_bot()
+    bot["spec"] = {"model": model, "secrets": bot["spec"]["secrets"]}
+    return bot
+
+
+def test_a_bot_giving_only_a_small_context_window_is_admitted_with_a_default_output_limit_below_it():
+    # The API server fills in defaults before its CEL rules run: a fixed maxOutputTokens default of 1024 made this
+    # SlackBot contradict the rule that the output limit is below the context window.
+    bot = minimal_bot(name="my-local-model", contextTokens=1024)
+    assert admit(bot) == []
+    spec = SlackBotSpec.from_manifest(bot)
+    assert spec.model.max_output_tokens == 256
+    assert resolve_limits(spec.model, spec.summarization).history_tokens > 0
+
+
+def test_the_output_limit_defaults_to_1024_when_the_context_window_allows_it():
+    assert SlackBotSpec.from_manifest(minimal_bot(name="gpt-4o-mini")).model.max_output_tokens == 1024
+    big = minimal_bot(name="my-local-model", contextTokens=32_768)
+    assert SlackBotSpec.from_manifest(big).model.max_output_tokens == 1024
+    explicit = minimal_bot(name="m", contextTokens=1024, maxOutputTokens=1024)
+    assert [r.message for r in admit(explicit)] == ["spec.model.maxOutputTokens must be below spec.model.contextTokens"]
+    with pytest.raises(ConfigError, match="maxOutputTokens must be below"):
+        SlackBotSpec.from_manifest(explicit)
+
+
+def test_no_default_of_the_crd_breaks_its_own_rules():
+    # The smallest context windows the schema allows, with every other field left to its default.
+    for context in (1024, 1025, 4096):
+        bot = minimal_bot(name="m", contextTokens=context)
+        assert admit(bot) == [], context
+        SlackBotSpec.from_manifest(bot)
 
 
 def _pydantic_field(model_cls, camel_name: str) -> FieldInfo | None:
@@ -160,6 +253,9 @@ def _compare(schema: dict, model_cls, path: str, mismatches: list):
         model_bounds = _bounds(field)
         if schema_bounds != model_bounds:
             mismatches.append(f"{path}.{camel}: CRD {schema_bounds} != model {model_bounds}")
+        literals = [a for a in getattr(field.annotation, "__args__", ()) if get_origin(a) is Literal]
+        if "enum" in node and literals and set(node["enum"]) != set(get_args(literals[0])):
+            mismatches.append(f"{path}.{camel}: CRD enum {node['enum']} != model {get_args(literals[0])}")
         if "default" in node and field.default != node["default"]:
             mismatches.append(f"{path}.{camel}: CRD default {node['default']!r} != model {field.default!r}")
         annotation = field.annotation

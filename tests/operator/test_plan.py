@@ -56,3 +56,38 @@ def test_missing_owner_reference_is_put_back():
     current["metadata"]["ownerReferences"] = []
     patch = plan_patch(desired(), current)
     assert patch["metadata"]["ownerReferences"] == desired()["metadata"]["ownerReferences"]
+
+
+def test_pod_fields_the_slackbot_no_longer_sets_are_removed_and_hand_edits_of_them_restored():
+    rich = copy.deepcopy(BOT)
+    rich["spec"]["template"].update(affinity={"podAntiAffinity": {}}, priorityClassName="chatops",
+                                    env=[{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}])
+    current = stored(desired(rich))
+    current["spec"]["template"]["spec"]["containers"][0]["env"].pop()  # someone removed HTTPS_PROXY by hand
+    restored = merge_patch(current, plan_patch(desired(rich), current))
+    assert restored["spec"]["template"]["spec"]["containers"][0]["env"][-1]["name"] == "HTTPS_PROXY"
+    result = merge_patch(restored, plan_patch(desired(), restored))
+    pod = result["spec"]["template"]["spec"]
+    assert "affinity" not in pod and "priorityClassName" not in pod
+    assert "HTTPS_PROXY" not in {e["name"] for e in pod["containers"][0]["env"]}
+    assert plan_patch(desired(), result) is None
+
+
+def account(annotations: dict[str, str]) -> dict:
+    bot = copy.deepcopy(BOT)
+    bot["spec"]["template"]["serviceAccountAnnotations"] = annotations
+    return render.service_account(bot, SlackBotSpec.from_manifest(bot))
+
+
+def test_service_account_annotations_are_restored_and_removed_when_no_longer_rendered():
+    workload_identity = {"iam.gke.io/gcp-service-account": "bots@p.iam.gserviceaccount.com"}
+    current = stored(account(workload_identity))
+    current["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] = "hand-edited"
+    current["metadata"]["annotations"]["someone.else/note"] = "hi"
+    restored = merge_patch(current, plan_patch(account(workload_identity), current))
+    assert restored["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == "bots@p.iam.gserviceaccount.com"
+    assert plan_patch(account(workload_identity), restored) is None
+    result = merge_patch(restored, plan_patch(account({}), restored))
+    assert "iam.gke.io/gcp-service-account" not in result["metadata"]["annotations"]
+    assert result["metadata"]["annotations"]["someone.else/note"] == "hi", "not ours: kept"
+    assert plan_patch(account({}), result) is None

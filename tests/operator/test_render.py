@@ -5,6 +5,7 @@ import copy
 import kubernetes_validate
 import pytest
 
+from h1bot_api.botenv import OWNED_ENV
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator import render
 from h1bot_operator.settings import OperatorSettings
@@ -117,3 +118,93 @@ def test_long_names_keep_label_values_valid():
     for manifest in [*render.children(bot), deployment(bot)]:
         kubernetes_validate.validate(manifest, "1.32.0", strict=True)
         assert all(len(v) <= 63 for v in manifest["metadata"]["labels"].values())
+
+
+# What a bot needs beyond its credentials: typed fields, chart defaults, extra env, volumes, pod placement.
+
+CA_TEMPLATE = {
+    "env": [{"name": "HTTPS_PROXY", "value": "http://proxy.corp:3128"},
+            {"name": "NO_PROXY", "value": ".svc,10.0.0.0/8"},
+            {"name": "SSL_CERT_FILE", "value": "/etc/h1bot/ca/ca.crt"},
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+    "envFrom": [{"configMapRef": {"name": "bot-extra"}}],
+    "volumes": [{"name": "corp-ca", "configMap": {"name": "corp-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}],
+    "volumeMounts": [{"name": "corp-ca", "mountPath": "/etc/h1bot/ca", "readOnly": True}],
+    "serviceAccountAnnotations": {"iam.gke.io/gcp-service-account": "bots@proj.iam.gserviceaccount.com"},
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["bots"]}]}]}}},
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                   "whenUnsatisfiable": "ScheduleAnyway",
+                                   "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": "corp"}}}],
+    "priorityClassName": "chatops",
+}
+CORP = with_uid(slackbot("corp", "corp-creds", template=CA_TEMPLATE, slack={"streaming": "native",
+                                                                             "updateIntervalSeconds": 0.5},
+                         logging={"format": "json", "level": "DEBUG"}))
+
+
+def env_of(dep: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container(dep)["env"]}
+
+
+def values_of(dep: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container(dep)["env"]}
+
+
+def test_typed_fields_of_the_slackbot_are_the_bots_environment():
+    env = values_of(deployment(CORP))
+    assert (env["H1BOT_SLACK_STREAMING"], env["H1BOT_UPDATE_INTERVAL"]) == ("native", "0.5")
+    assert (env["LOG_FORMAT"], env["LOG_LEVEL"]) == ("json", "DEBUG")
+
+
+def test_a_bot_that_says_nothing_gets_the_bots_own_defaults_spelled_out():
+    env = values_of(deployment(BOTS["minimal"]))
+    assert {k: env[k] for k in ("H1BOT_SLACK_STREAMING", "H1BOT_UPDATE_INTERVAL", "LOG_FORMAT", "LOG_LEVEL")} == {
+        "H1BOT_SLACK_STREAMING": "update", "H1BOT_UPDATE_INTERVAL": "1", "LOG_FORMAT": "text", "LOG_LEVEL": "INFO"}
+
+
+def test_chart_defaults_apply_to_every_bot_unless_its_slackbot_says_otherwise():
+    chart = OperatorSettings.from_env({"H1BOT_BOT_IMAGE": "registry.test/h1bot-bot:1.0",
+                                       "H1BOT_BOTS_LOG_FORMAT": "json", "H1BOT_BOTS_STREAMING": "native",
+                                       "H1BOT_BOTS_LOG_LEVEL": "warning",
+                                       "H1BOT_BOTS_ENV": '[{"name": "HTTPS_PROXY", "value": "http://chart:3128"},'
+                                                         ' {"name": "TZ", "value": "UTC"}]'})
+    plain = values_of(deployment(BOTS["minimal"], chart))
+    assert (plain["LOG_FORMAT"], plain["H1BOT_SLACK_STREAMING"], plain["LOG_LEVEL"]) == ("json", "native", "WARNING")
+    assert (plain["HTTPS_PROXY"], plain["TZ"]) == ("http://chart:3128", "UTC")
+    own = with_uid(slackbot("own", "own-creds", logging={"format": "text"},
+                            template={"env": [{"name": "HTTPS_PROXY", "value": "http://mine:3128"}]}))
+    env = values_of(deployment(own, chart))
+    assert (env["LOG_FORMAT"], env["H1BOT_SLACK_STREAMING"]) == ("text", "native"), "the SlackBot wins, per field"
+    assert (env["HTTPS_PROXY"], env["TZ"]) == ("http://mine:3128", "UTC"), "the SlackBot's entry replaces the chart's"
+
+
+def test_extra_env_comes_after_the_operators_own_and_never_twice():
+    names = [e["name"] for e in container(deployment(CORP))["env"]]
+    assert len(names) == len(set(names))
+    owned = [n for n in names if n in OWNED_ENV]
+    assert names[:len(owned)] == owned, "owned first: $(H1BOT_NAMESPACE) resolves in the extra entries"
+    assert names[len(owned):] == ["HTTPS_PROXY", "NO_PROXY", "SSL_CERT_FILE", "POD_IP"]
+    assert env_of(deployment(CORP))["POD_IP"] == {"name": "POD_IP",
+                                                  "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
+def test_a_ca_bundle_is_mounted_next_to_the_operators_tmp_and_env_from_passes_through():
+    dep = deployment(CORP)
+    assert container(dep)["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"},
+                                              {"name": "corp-ca", "mountPath": "/etc/h1bot/ca", "readOnly": True}]
+    assert dep["spec"]["template"]["spec"]["volumes"][1] == CA_TEMPLATE["volumes"][0]
+    assert container(dep)["envFrom"] == [{"configMapRef": {"name": "bot-extra"}}]
+    kubernetes_validate.validate(dep, "1.32.0", strict=True)
+
+
+def test_pod_placement_and_workload_identity():
+    pod = deployment(CORP)["spec"]["template"]["spec"]
+    assert pod["affinity"] == CA_TEMPLATE["affinity"]
+    assert pod["topologySpreadConstraints"] == CA_TEMPLATE["topologySpreadConstraints"]
+    assert pod["priorityClassName"] == "chatops"
+    account = render.service_account(CORP, SlackBotSpec.from_manifest(CORP))
+    assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == "bots@proj.iam.gserviceaccount.com"
+    kubernetes_validate.validate(account, "1.32.0", strict=True)
+    for field in ("affinity", "topologySpreadConstraints", "priorityClassName"):
+        assert field not in deployment(BOTS["minimal"])["spec"]["template"]["spec"]
