@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-import kubernetes
 
 from h1bot_api import GROUP, KIND, PLURAL, VERSION
 from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_kube import KubeConfigError, load_credentials
 from h1bot_operator.kube import Kube
+from h1bot_operator.login import connection_info
 from h1bot_operator.metrics import OperatorMetrics
 from h1bot_operator.reconcile import Outcome, reconcile
 from h1bot_operator.render import MANAGED_BY
@@ -92,9 +93,9 @@ def run(runtime: Runtime, namespace: str, name: str, uid: str | None = None) -> 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorSettings = memo.get("config") or OperatorSettings.from_env(os.environ)
     try:
-        memo.runtime = Runtime(config, Kube.connect(config.kubeconfig))
-    except kubernetes.config.ConfigException as exc:
-        raise kopf.PermanentError(f"no Kubernetes credentials: {exc}") from exc
+        memo.runtime = Runtime(config, Kube.connect(config.kubeconfig, config.context))
+    except KubeConfigError as exc:
+        raise kopf.PermanentError(str(exc)) from exc
     if config.metrics_port:
         memo.runtime.metrics.serve(config.metrics_port)
     if config.resync_seconds > 0:
@@ -113,9 +114,18 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In-cluster service account, else $KUBECONFIG (read now, not at import) or ~/.kube/config."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+def login(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo:
+    """The same credentials as the reconciles' client (h1bot_kube): exec plugins, token files, certificates,
+    oidc, the pod's service account; loaded afresh at every (re-)login."""
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    config: OperatorSettings = runtime.config if runtime else memo.get("config") or OperatorSettings.from_env(
+        os.environ)
+    try:
+        credentials = load_credentials(config.kubeconfig, config.context)
+    except KubeConfigError as exc:
+        raise kopf.PermanentError(str(exc)) from exc
+    logger.debug("logging in to %s with %s", credentials.server, credentials.description)
+    return connection_info(credentials)
 
 
 def _reconcile_slackbot(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:

@@ -6,13 +6,13 @@ synchronous; kopf runs the handlers that use it in its thread pool.
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
 
 from h1bot_api import GROUP, PLURAL, VERSION
+from h1bot_kube import load_credentials
 from h1bot_operator.plan import controller_uid, plan_patch
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -52,17 +52,10 @@ class Kube:
         self.api, self.timeout = api_client, timeout
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None) -> "Kube":
-        """In-cluster credentials when there are some (and no kubeconfig is named), else the kubeconfig."""
-        if kubeconfig is None:
-            try:
-                configuration = kubernetes.client.Configuration()
-                kubernetes.config.load_incluster_config(client_configuration=configuration)
-                return cls(kubernetes.client.ApiClient(configuration))
-            except kubernetes.config.ConfigException:
-                pass
-        # The `kubernetes` package reads $KUBECONFIG at import time; read it now instead.
-        return cls(kubernetes.config.new_client_from_config(config_file=kubeconfig or os.environ.get("KUBECONFIG")))
+    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> "Kube":
+        """The named kubeconfig, else $KUBECONFIG, else the pod's service account, else ~/.kube/config (see
+        h1bot_kube); tokens stay fresh. Raises h1bot_kube.KubeConfigError saying where it looked."""
+        return cls(load_credentials(kubeconfig, context).api_client())
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
