@@ -86,7 +86,8 @@ def run_exec_plugin(exec_config: Mapping[str, Any], cluster: Mapping[str, Any], 
     process_env = dict(os.environ if env is None else env)
     process_env.update({str(e["name"]): str(e.get("value", "")) for e in exec_config.get("env") or ()
                         if isinstance(e, dict) and e.get("name")})
-    command = resolve_command(exec_config, process_env, user)
+    path = resolve_command(exec_config, process_env, user)
+    command = str(exec_config["command"])  # as the kubeconfig names it, in messages
     if exec_config.get("interactiveMode") == "Always":
         raise KubeConfigError(f"the exec plugin {command!r} of kubeconfig user {user!r} needs a terminal "
                               "(interactiveMode: Always); this process has none: use a plugin mode or a credential "
@@ -96,7 +97,7 @@ def run_exec_plugin(exec_config: Mapping[str, Any], cluster: Mapping[str, Any], 
         spec["cluster"] = _cluster_info(cluster)
     process_env["KUBERNETES_EXEC_INFO"] = json.dumps({"apiVersion": api_version, "kind": "ExecCredential",
                                                       "spec": spec})
-    args = [command, *(str(a) for a in exec_config.get("args") or ())]
+    args = [path, *(str(a) for a in exec_config.get("args") or ())]
     try:
         result = subprocess.run(args, env=process_env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                 timeout=TIMEOUT_SECONDS, check=False)

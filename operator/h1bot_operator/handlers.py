@@ -93,7 +93,8 @@ def run(runtime: Runtime, namespace: str, name: str, uid: str | None = None) -> 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorSettings = memo.get("config") or OperatorSettings.from_env(os.environ)
     try:
-        memo.runtime = Runtime(config, Kube.connect(config.kubeconfig, config.context))
+        credentials = memo.get("credentials") or load_credentials(config.kubeconfig, config.context)
+        memo.runtime = Runtime(config, Kube(credentials.api_client()))
     except KubeConfigError as exc:
         raise kopf.PermanentError(str(exc)) from exc
     if config.metrics_port:

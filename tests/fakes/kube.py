@@ -3,7 +3,9 @@
 `KubeAPI` serves `KubeEmulator` (tests/fakes/kube_emulator.py: kmock 0.8 with its gaps closed) on 127.0.0.1 from its
 own thread and loop, so sync code (kubectl, the `kubernetes` client, kopf in another thread) can all talk to it. The API
 can go down and come back: `outage()` (every request answers 503, watches drop) or `stop_server()`/`start_server()`
-(connection refused, then the same port again). `OperatorThread` / `OperatorProcess` run the real kopf operator.
+(connection refused, then the same port again). `accept_tokens(...)` turns authentication on (401 without one of
+them; the tests' own requests here carry TEST_CLIENT_TOKEN). `OperatorThread` / `OperatorProcess` run the real kopf
+operator.
 """
 
 import asyncio
@@ -28,8 +30,9 @@ from tests.fakes.kube_emulator import KubeEmulator
 from tests.fakes.waiting import wait_until
 from tests.paths import CRD_PATH, REPO
 
-__all__ = ["KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "free_port", "kubectl", "object_path",
-           "wait_until"]
+TEST_CLIENT_TOKEN = "kmock-test-client"  # what KubeAPI.request sends: always accepted
+__all__ = ["TEST_CLIENT_TOKEN", "KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "free_port", "kubectl",
+           "object_path", "wait_until"]
 
 
 class KubeAPI:
@@ -97,6 +100,16 @@ class KubeAPI:
         finally:
             self.call(lambda: self.emulator.set_available(True))
 
+    def accept_tokens(self, *tokens: str) -> None:
+        """From now on only these bearer tokens (and the tests' own) are let in; no tokens: authentication off."""
+        accepted = frozenset((*tokens, TEST_CLIENT_TOKEN)) if tokens else None
+        self.call(lambda: setattr(self.emulator, "accepted_tokens", accepted))
+
+    @property
+    def unauthorized(self) -> list[str]:
+        """The requests answered 401 so far ("METHOD path")."""
+        return self.call(lambda: list(self.emulator.unauthorized))
+
     def stop(self) -> None:
         self.stop_server()
         if self.emulator is not None:
@@ -110,12 +123,13 @@ class KubeAPI:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def write_kubeconfig(self, path: Path) -> Path:
-        """A kubeconfig for kubectl, kopf and the `kubernetes` client (context `kmock`, namespace default)."""
+    def write_kubeconfig(self, path: Path, user: dict[str, Any] | None = None) -> Path:
+        """A kubeconfig for kubectl, kopf and the `kubernetes` client (context `kmock`, namespace default); `user`
+        replaces the static token (an `exec` plugin, a `tokenFile`, ...)."""
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "kmock", "preferences": {},
             "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
-            "users": [{"name": "kmock", "user": {"token": "kmock-token"}}],
+            "users": [{"name": "kmock", "user": user or {"token": "kmock-token"}}],
             "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock", "namespace": "default"}}],
         }))
         self.kubeconfig = path
@@ -140,7 +154,7 @@ class KubeAPI:
                 content_type: str = "application/merge-patch+json") -> dict[str, Any]:
         """A JSON request as any client would send it; raises `urllib.error.HTTPError` on errors."""
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Accept": "application/json",
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {TEST_CLIENT_TOKEN}",
                    "Content-Type": content_type if method == "PATCH" else "application/json"}
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=10) as response:
