@@ -43,15 +43,11 @@ def parse_timestamp(value: str) -> datetime.datetime:
 
 
 def _cluster_info(cluster: Mapping[str, Any]) -> dict[str, Any]:
-    """`spec.cluster` of the ExecCredential (provideClusterInfo): the kubeconfig's cluster in camelCase."""
-    info: dict[str, Any] = {"server": cluster.get("server")}
-    for kube_key, exec_key in (("certificate-authority-data", "certificate-authority-data"),
-                               ("tls-server-name", "tls-server-name"), ("proxy-url", "proxy-url"),
-                               ("insecure-skip-tls-verify", "insecure-skip-tls-verify")):
-        if cluster.get(kube_key) is not None:
-            info[exec_key] = cluster[kube_key]
+    """`spec.cluster` of the ExecCredential (provideClusterInfo): the kubeconfig's cluster fields, same names."""
+    keys = ("server", "certificate-authority-data", "tls-server-name", "proxy-url", "insecure-skip-tls-verify")
+    info: dict[str, Any] = {key: cluster[key] for key in keys if cluster.get(key) is not None}
     for extension in cluster.get("extensions") or ():
-        if extension.get("name") == "client.authentication.k8s.io/exec":
+        if isinstance(extension, dict) and extension.get("name") == "client.authentication.k8s.io/exec":
             info["config"] = extension.get("extension")
     return info
 

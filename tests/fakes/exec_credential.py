@@ -48,7 +48,8 @@ def main() -> int:
         status["expirationTimestamp"] = expiry.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if args.log is not None:
         with args.log.open("a") as log:
-            log.write(json.dumps({"token": status["token"], "interactive": info["spec"].get("interactive")}) + "\n")
+            log.write(json.dumps({"token": status["token"], "interactive": info["spec"].get("interactive"),
+                                  "cluster": info["spec"].get("cluster")}) + "\n")
     print(json.dumps({"apiVersion": args.api_version, "kind": "ExecCredential", "status": status}))
     return 0
 

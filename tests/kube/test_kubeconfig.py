@@ -40,15 +40,17 @@ def kubeconfig(path: Path, user: dict, cluster: dict | None = None, namespace: s
 
 def test_a_gke_style_exec_plugin_gives_a_token_that_expires(tmp_path):
     (tmp_path / "token").write_text("ya29.exec-token\n")
-    path = kubeconfig(tmp_path / "config", exec_user(tmp_path / "token", expires_in=3600, log=tmp_path / "runs"))
+    path = kubeconfig(tmp_path / "config", exec_user(tmp_path / "token", expires_in=3600, log=tmp_path / "runs",
+                                                     provideClusterInfo=True))
     info = connection_info(load_credentials(str(path), env={}))
     assert (info.server, info.scheme, info.token, info.default_namespace) == (
         SERVER, "Bearer", "ya29.exec-token", "team-a")
     assert Path(info.ca_path).read_text() == CA_PEM and info.insecure is False
     remaining = info.expiration - datetime.datetime.now(datetime.UTC)
     assert datetime.timedelta(minutes=59) < remaining <= datetime.timedelta(hours=1)
-    run = json.loads((tmp_path / "runs").read_text())  # the plugin was told it has no terminal
-    assert run == {"token": "ya29.exec-token", "interactive": False}
+    run = json.loads((tmp_path / "runs").read_text())  # told it has no terminal, and which cluster it is for
+    assert run == {"token": "ya29.exec-token", "interactive": False,
+                   "cluster": {"server": SERVER, "certificate-authority-data": b64(CA_PEM)}}
 
 
 def test_the_older_v1beta1_exec_protocol_works_too(tmp_path):
