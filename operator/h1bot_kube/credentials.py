@@ -204,9 +204,9 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None, 
             raise KubeConfigError(f"no Kubernetes credentials: not in a pod ({pod}) and {exc}") from None
         raise
 
-    def load() -> Loaded:  # the files are read again at each refresh: a rewritten kubeconfig is picked up
-        try:
-            again = load_context(kubeconfig, context, env)
+    def load() -> Loaded:  # the files are read again at each refresh (a rewritten kubeconfig is picked up), but
+        try:                # always for the context chosen now: `kubectl config use-context` never moves us
+            again = load_context(kubeconfig, chosen.name, env)
         except KubeConfigError:
             again = chosen  # gone for a moment (a Secret volume being updated): keep what we had
         return load_from_context(again, env)

@@ -54,7 +54,7 @@ def _cluster_info(cluster: Mapping[str, Any]) -> dict[str, Any]:
 
 def _hint(exec_config: Mapping[str, Any]) -> str:
     hint = str(exec_config.get("installHint") or "").strip()
-    return f"\n{hint}" if hint else ""
+    return f". {hint}" if hint else ""  # one line: log lines and start-up errors keep it
 
 
 def resolve_command(exec_config: Mapping[str, Any], env: Mapping[str, str], user: str) -> str:

@@ -20,7 +20,7 @@ import kopf
 
 from h1bot_api import GROUP, KIND, PLURAL, VERSION
 from h1bot_api.spec import ConfigError, SlackBotSpec
-from h1bot_kube import KubeConfigError, load_credentials
+from h1bot_kube import Credentials, KubeConfigError, load_credentials
 from h1bot_operator.kube import Kube
 from h1bot_operator.login import connection_info
 from h1bot_operator.metrics import OperatorMetrics
@@ -92,11 +92,11 @@ def run(runtime: Runtime, namespace: str, name: str, uid: str | None = None) -> 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorSettings = memo.get("config") or OperatorSettings.from_env(os.environ)
-    try:
-        credentials = memo.get("credentials") or load_credentials(config.kubeconfig, config.context)
-        memo.runtime = Runtime(config, Kube(credentials.api_client()))
+    try:  # __main__ loaded them already (one clear line when it cannot); `kopf run -m` and tests load them here
+        memo.credentials = memo.get("credentials") or load_credentials(config.kubeconfig, config.context)
     except KubeConfigError as exc:
         raise kopf.PermanentError(str(exc)) from exc
+    memo.runtime = Runtime(config, Kube(memo.credentials.api_client()))
     if config.metrics_port:
         memo.runtime.metrics.serve(config.metrics_port)
     if config.resync_seconds > 0:
@@ -116,15 +116,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.on.login()
 def login(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo:
-    """The same credentials as the reconciles' client (h1bot_kube): exec plugins, token files, certificates,
-    oidc, the pod's service account; loaded afresh at every (re-)login."""
-    runtime: Runtime | None = getattr(memo, "runtime", None)
-    config: OperatorSettings = runtime.config if runtime else memo.get("config") or OperatorSettings.from_env(
-        os.environ)
+    """kopf logs in with the reconciles' credentials (h1bot_kube: exec plugins, token files, certificates, oidc, the
+    pod's service account), loaded again at every login: kopf calls this at start, on a 401 and at expiration."""
+    credentials: Credentials = memo.credentials  # the startup handlers run first
     try:
-        credentials = load_credentials(config.kubeconfig, config.context)
-    except KubeConfigError as exc:
-        raise kopf.PermanentError(str(exc)) from exc
+        credentials.refresh(force=True)
+    except KubeConfigError as exc:  # e.g. the identity provider is unreachable for a moment: kopf tries again
+        raise kopf.TemporaryError(str(exc), delay=10) from exc
     logger.debug("logging in to %s with %s", credentials.server, credentials.description)
     return connection_info(credentials)
 

@@ -12,7 +12,6 @@ from typing import Any
 import kubernetes
 
 from h1bot_api import GROUP, PLURAL, VERSION
-from h1bot_kube import load_credentials
 from h1bot_operator.plan import controller_uid, plan_patch
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -48,14 +47,10 @@ def slackbot_path(namespace: str, name: str) -> str:
 
 
 class Kube:
+    """Requests through one ApiClient (`h1bot_kube.load_credentials().api_client()`: its tokens stay fresh)."""
+
     def __init__(self, api_client: kubernetes.client.ApiClient, timeout: float = 30) -> None:
         self.api, self.timeout = api_client, timeout
-
-    @classmethod
-    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> "Kube":
-        """The named kubeconfig, else $KUBECONFIG, else the pod's service account, else ~/.kube/config (see
-        h1bot_kube); tokens stay fresh. Raises h1bot_kube.KubeConfigError saying where it looked."""
-        return cls(load_credentials(kubeconfig, context).api_client())
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}

@@ -83,3 +83,20 @@ async def test_a_bot_with_a_token_the_cluster_refuses_says_so_at_start_up(kube, 
     with pytest.raises(Exception, match=r"cannot read SlackBot default/helpdesk from the cluster: \(401\)"):
         async with BotRuntime(settings):
             pass
+
+
+async def test_a_bot_whose_exec_plugin_is_missing_names_it_at_start_up(tmp_path, monkeypatch, fake_slack,
+                                                                       fake_openai):
+    with KubeAPI() as api:
+        user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "kubelogin",
+                         "args": ["get-token", "--login", "azurecli"],
+                         "installHint": "kubelogin is not installed: https://azure.github.io/kubelogin/"}}
+        monkeypatch.setenv("KUBECONFIG", str(api.write_kubeconfig(tmp_path / "kubeconfig", user)))
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default")
+        with pytest.raises(Exception, match=r"cannot read SlackBot default/helpdesk from the cluster: the exec plugin "
+                                            r"'kubelogin' of kubeconfig user 'kmock' was not found on PATH; .*"
+                                            r"kubelogin is not installed: https://azure.github.io/kubelogin/"):
+            async with BotRuntime(settings):
+                pass

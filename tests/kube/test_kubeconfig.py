@@ -190,3 +190,17 @@ def test_a_kubeconfig_named_in_a_pod_wins_over_the_service_account(service_accou
     env = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "KUBECONFIG": str(path)}
     assert connection_info(load_credentials(env=env, service_account_dir=str(service_account))).token == (
         "kubeconfig-token")
+
+
+def test_a_running_process_stays_on_its_context_when_the_current_one_changes(tmp_path):
+    path = kubeconfig(tmp_path / "config", {"token": "prod-token"})
+    credentials = load_credentials(str(path), env={})
+    document = yaml.safe_load(path.read_text())
+    document["clusters"].append({"name": "dev", "cluster": {"server": "https://dev.example:6443"}})
+    document["users"].append({"name": "dev", "user": {"token": "dev-token"}})
+    document["contexts"].append({"name": "dev", "context": {"cluster": "dev", "user": "dev"}})
+    document["current-context"] = "dev"  # `kubectl config use-context dev` in another terminal
+    path.write_text(yaml.safe_dump(document))
+    credentials.refresh(force=True)
+    assert (credentials.server, credentials.authorization) == (SERVER, "Bearer prod-token")
+    assert load_credentials(str(path), env={}).server == "https://dev.example:6443"  # a new process follows it
