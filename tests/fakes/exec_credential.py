@@ -4,7 +4,8 @@
 
 Prints an ExecCredential with the token currently in PATH (so a test rotates it by rewriting the file) and, with
 --expires-in, an expirationTimestamp that many seconds from now. Like a real plugin it refuses to run without the
-KUBERNETES_EXEC_INFO its caller must set, and answers in the apiVersion asked for. --log appends a line per run.
+KUBERNETES_EXEC_INFO its caller must set, and answers in the apiVersion asked for. --log appends a line per run
+(the token, what KUBERNETES_EXEC_INFO said, and AWS_PROFILE, which kubeconfigs of EKS set in `exec.env`).
 `exec_user()` builds the kubeconfig `user` entry that runs it with the current interpreter.
 """
 
@@ -49,7 +50,8 @@ def main() -> int:
     if args.log is not None:
         with args.log.open("a") as log:
             log.write(json.dumps({"token": status["token"], "interactive": info["spec"].get("interactive"),
-                                  "cluster": info["spec"].get("cluster")}) + "\n")
+                                  "cluster": info["spec"].get("cluster"),
+                                  "AWS_PROFILE": os.environ.get("AWS_PROFILE")}) + "\n")
     print(json.dumps({"apiVersion": args.api_version, "kind": "ExecCredential", "status": status}))
     return 0
 

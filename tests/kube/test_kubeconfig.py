@@ -49,16 +49,17 @@ def test_a_gke_style_exec_plugin_gives_a_token_that_expires(tmp_path):
     remaining = info.expiration - datetime.datetime.now(datetime.UTC)
     assert datetime.timedelta(minutes=59) < remaining <= datetime.timedelta(hours=1)
     run = json.loads((tmp_path / "runs").read_text())  # told it has no terminal, and which cluster it is for
-    assert run == {"token": "ya29.exec-token", "interactive": False,
+    assert run == {"token": "ya29.exec-token", "interactive": False, "AWS_PROFILE": None,
                    "cluster": {"server": SERVER, "certificate-authority-data": b64(CA_PEM)}}
 
 
-def test_the_older_v1beta1_exec_protocol_works_too(tmp_path):
+def test_an_eks_style_plugin_with_its_environment_and_the_v1beta1_protocol(tmp_path):
     (tmp_path / "token").write_text("eks-token")
-    path = kubeconfig(tmp_path / "config",
-                      exec_user(tmp_path / "token", api_version="client.authentication.k8s.io/v1beta1"))
-    info = connection_info(load_credentials(str(path), env={}))
+    user = exec_user(tmp_path / "token", api_version="client.authentication.k8s.io/v1beta1", log=tmp_path / "runs",
+                     env=[{"name": "AWS_PROFILE", "value": "platform"}])
+    info = connection_info(load_credentials(str(kubeconfig(tmp_path / "config", user)), env={}))
     assert info.token == "eks-token" and info.expiration is None
+    assert json.loads((tmp_path / "runs").read_text())["AWS_PROFILE"] == "platform"
 
 
 def test_a_missing_exec_plugin_names_the_command_and_how_to_install_it(tmp_path):
