@@ -66,10 +66,11 @@ class Credentials:
         tls_before = tuple(getattr(self.configuration, key, None) for key in _TLS)
         for key in _COPIED:
             setattr(self.configuration, key, getattr(loaded.configuration, key))
-        self.configuration.api_key = dict(loaded.configuration.api_key)
-        scheme, _, token = self.configuration.api_key.get("BearerToken", "").partition(" ")
+        api_key = dict(loaded.configuration.api_key)
+        scheme, _, token = api_key.get("BearerToken", "").partition(" ")
         if scheme.lower() == "bearer" and token:  # the in-cluster loader writes `bearer`
-            self.configuration.api_key["BearerToken"] = f"Bearer {token}"
+            api_key["BearerToken"] = f"Bearer {token}"
+        self.configuration.api_key = api_key  # one assignment: other threads see the old or the new key
         self.configuration.api_key_prefix = dict(loaded.configuration.api_key_prefix)
         if tuple(getattr(self.configuration, key, None) for key in _TLS) != tls_before:
             self.generation += 1

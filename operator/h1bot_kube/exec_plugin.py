@@ -104,7 +104,7 @@ def run_exec_plugin(exec_config: Mapping[str, Any], cluster: Mapping[str, Any], 
         raise KubeConfigError(f"cannot run the exec plugin {command!r} of kubeconfig user {user!r}: "
                               f"{exc}{_hint(exec_config)}") from exc
     if result.returncode != 0:
-        stderr = result.stderr.strip()[-_STDERR_LIMIT:]
+        stderr = " ".join(result.stderr.split())[-_STDERR_LIMIT:]  # one line, the end of it (the reason)
         raise KubeConfigError(f"the exec plugin {command!r} of kubeconfig user {user!r} failed (exit "
                               f"{result.returncode}){': ' + stderr if stderr else ''}")
     return parse_exec_credential(result.stdout, api_version, f"the exec plugin {command!r}")
