@@ -3,9 +3,10 @@
     python tests/fakes/exec_credential.py --token-file PATH [--expires-in SECONDS] [--api-version V] [--log PATH]
 
 Prints an ExecCredential with the token currently in PATH (so a test rotates it by rewriting the file) and, with
---expires-in, an expirationTimestamp that many seconds from now. Like a real plugin it refuses to run without the
-KUBERNETES_EXEC_INFO its caller must set, and answers in the apiVersion asked for. --log appends a line per run
-(the token, what KUBERNETES_EXEC_INFO said, and AWS_PROFILE, which kubeconfigs of EKS set in `exec.env`).
+--expires-in, an expirationTimestamp that many seconds from now (a file `TOKEN EXPIRY`, RFC 3339, sets it instead).
+Like a real plugin it refuses to run without the KUBERNETES_EXEC_INFO its caller must set, and answers in the
+apiVersion asked for. --log appends a line per run (the token, its expiry, what KUBERNETES_EXEC_INFO said, and
+AWS_PROFILE, which EKS kubeconfigs set in `exec.env`).
 `exec_user()` builds the kubeconfig `user` entry that runs it with the current interpreter.
 """
 
@@ -43,13 +44,17 @@ def main() -> int:
     if not info or info.get("kind") != "ExecCredential" or info.get("apiVersion") != args.api_version:
         print(f"KUBERNETES_EXEC_INFO is missing or not an ExecCredential of {args.api_version}", file=sys.stderr)
         return 1
-    status: dict[str, Any] = {"token": args.token_file.read_text().strip()}
-    if args.expires_in is not None:
+    token, _, expiry_text = args.token_file.read_text().strip().partition(" ")
+    status: dict[str, Any] = {"token": token}
+    if expiry_text:
+        status["expirationTimestamp"] = expiry_text.strip()
+    elif args.expires_in is not None:
         expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=args.expires_in)
         status["expirationTimestamp"] = expiry.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if args.log is not None:
         with args.log.open("a") as log:
-            log.write(json.dumps({"token": status["token"], "interactive": info["spec"].get("interactive"),
+            log.write(json.dumps({"token": status["token"], "expires": status.get("expirationTimestamp"),
+                                  "interactive": info["spec"].get("interactive"),
                                   "cluster": info["spec"].get("cluster"),
                                   "AWS_PROFILE": os.environ.get("AWS_PROFILE")}) + "\n")
     print(json.dumps({"apiVersion": args.api_version, "kind": "ExecCredential", "status": status}))

@@ -50,7 +50,8 @@ def test_a_gke_style_exec_plugin_gives_a_token_that_expires(tmp_path):
     assert datetime.timedelta(minutes=59) < remaining <= datetime.timedelta(hours=1)
     run = json.loads((tmp_path / "runs").read_text())  # told it has no terminal, and which cluster it is for
     assert run == {"token": "ya29.exec-token", "interactive": False, "AWS_PROFILE": None,
-                   "cluster": {"server": SERVER, "certificate-authority-data": b64(CA_PEM)}}
+                   "expires": run["expires"], "cluster": {"server": SERVER, "certificate-authority-data": b64(CA_PEM)}}
+    assert info.expiration == datetime.datetime.fromisoformat(run["expires"])
 
 
 def test_an_eks_style_plugin_with_its_environment_and_the_v1beta1_protocol(tmp_path):

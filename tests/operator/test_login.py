@@ -2,6 +2,7 @@
 get-credentials` writes), a token file, several kubeconfig files — against an API server that turns away anyone
 without an accepted bearer token, and keeps working when its token rotates."""
 
+import datetime
 import json
 import subprocess
 import sys
@@ -85,6 +86,32 @@ def test_the_operator_keeps_working_when_its_token_expires_and_rotates(api, tmp_
                    message="another bot on the renewed watches")
     tokens = [json.loads(line)["token"] for line in log.read_text().splitlines()]
     assert tokens[0] == "first" and "second" in tokens
+
+
+def test_the_operator_renews_an_expiring_token_before_the_server_refuses_it(api, tmp_path):
+    """kopf knows the credential's expiration and logs in again; the reconciles' client renews it ahead of time:
+    the API server never has to answer 401."""
+    def rfc3339(moment: datetime.datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    token, log = tmp_path / "token", tmp_path / "runs"
+    first_expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3)
+    token.write_text(f"first {rfc3339(first_expiry)}")  # every "first" token expires then
+    api.accept_tokens("first", "second")  # while the identity provider switches over, both are valid
+    kubeconfig = api.write_kubeconfig(tmp_path / "config", exec_user(token, log=log))
+    api.apply(secret("creds"))
+    api.apply(slackbot("before", "creds"))
+    with OperatorThread(kubeconfig, operator_settings()):
+        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-before"), timeout=20, message="the first bot")
+        token.write_text(f"second {rfc3339(first_expiry + datetime.timedelta(hours=1))}")
+        wait_until(lambda: datetime.datetime.now(datetime.UTC) > first_expiry, timeout=10,
+                   message="the first token's expiry")
+        api.accept_tokens("second")
+        api.call(lambda: api.emulator.drop_watches())  # kopf's watches reconnect: with what?
+        api.apply(slackbot("after", "creds"))
+        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-after"), timeout=20,
+                   message="the bot created after the first token expired")
+    assert api.unauthorized == []
+    assert [json.loads(line)["token"] for line in log.read_text().splitlines()][-1] == "second"
 
 
 def test_a_missing_exec_plugin_stops_the_operator_with_a_message_naming_it(api, tmp_path):
