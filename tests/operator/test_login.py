@@ -2,6 +2,7 @@
 get-credentials` writes), a token file, several kubeconfig files — against an API server that turns away anyone
 without an accepted bearer token, and keeps working when its token rotates."""
 
+import base64
 import datetime
 import json
 import subprocess
@@ -13,8 +14,13 @@ import pytest
 import yaml
 
 from tests.fakes.exec_credential import exec_user
-from tests.fakes.kube import KubeAPI, OperatorThread, wait_until
+from tests.fakes.kube import KubeAPI, OperatorThread, kubectl, wait_until
+from tests.fakes.tls import CLIENT_CN, make_pki
 from tests.operator.conftest import DEPLOYMENTS, operator_settings, secret, slackbot
+
+
+def b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
 
 
 @pytest.fixture
@@ -127,3 +133,32 @@ def test_a_missing_exec_plugin_stops_the_operator_with_a_message_naming_it(api, 
     assert result.stderr.startswith("h1bot-operator: the exec plugin 'gke-gcloud-auth-plugin' of kubeconfig user "
                                     "'kmock' was not found on PATH; install it or fix users[kmock].user.exec.command")
     assert result.stderr.rstrip().endswith(hint) and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def tls_api(tmp_path) -> Iterator[KubeAPI]:
+    with KubeAPI(tls=make_pki(tmp_path / "pki")) as kube:
+        yield kube
+
+
+@pytest.mark.parametrize("form", ["files", "inline data"])
+def test_client_certificates_over_tls(tls_api, tmp_path, form):
+    """A kubeconfig like kind's or kubeadm's admin.conf: the server's CA and a client certificate, no token."""
+    pki = tls_api.tls
+    if form == "files":
+        user = {"client-certificate": str(pki.client_cert), "client-key": str(pki.client_key)}
+    else:
+        user = {"client-certificate-data": b64(pki.client_cert), "client-key-data": b64(pki.client_key)}
+    kubeconfig = tls_api.write_kubeconfig(tmp_path / "config", user)
+    tls_api.accept_tokens(client_cns=(CLIENT_CN,))
+    reconciled(tls_api, kubeconfig, "helpdesk")
+    assert tls_api.unauthorized == []
+
+
+def test_kubectl_and_the_operator_share_an_exec_plugin_kubeconfig_over_tls(tls_api, tmp_path):
+    (tmp_path / "token").write_text("gke-token")
+    kubeconfig = tls_api.write_kubeconfig(tmp_path / "config", exec_user(tmp_path / "token", 3600))
+    tls_api.accept_tokens("gke-token")
+    reconciled(tls_api, kubeconfig, "helpdesk")
+    assert "h1bot-helpdesk" in kubectl(kubeconfig, "get", "deployments", "-o", "name")  # as the user checks it
+    assert tls_api.unauthorized == []
