@@ -115,7 +115,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 @kopf.on.login()
-def login(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo:
+def login(memo: kopf.Memo, settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo:
     """kopf logs in with the reconciles' credentials (h1bot_kube: exec plugins, token files, certificates, oidc, the
     pod's service account), loaded again at every login: kopf calls this at start, on a 401 and at expiration."""
     credentials: Credentials = memo.credentials  # the startup handlers run first
@@ -124,7 +124,7 @@ def login(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo
     except KubeConfigError as exc:  # e.g. the identity provider is unreachable for a moment: kopf tries again
         raise kopf.TemporaryError(str(exc), delay=10) from exc
     logger.debug("logging in to %s with %s", credentials.server, credentials.description)
-    return connection_info(credentials)
+    return connection_info(credentials, trust_env=settings.networking.trust_env)
 
 
 def _reconcile_slackbot(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:

@@ -9,7 +9,8 @@ import kopf
 from h1bot_kube import Credentials
 
 
-def connection_info(credentials: Credentials) -> kopf.ConnectionInfo:
+def connection_info(credentials: Credentials, trust_env: bool = False) -> kopf.ConnectionInfo:
+    """`trust_env`: kopf's settings.networking.trust_env (proxies from the environment), as kopf's own logins do."""
     configuration = credentials.configuration
     scheme, token = None, None
     if credentials.authorization:
@@ -27,4 +28,5 @@ def connection_info(credentials: Credentials) -> kopf.ConnectionInfo:
         default_namespace=credentials.namespace,
         proxy_url=configuration.proxy or None,
         expiration=credentials.expiration,
+        trust_env=trust_env,
     )
