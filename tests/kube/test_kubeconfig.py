@@ -206,3 +206,21 @@ def test_a_running_process_stays_on_its_context_when_the_current_one_changes(tmp
     credentials.refresh(force=True)
     assert (credentials.server, credentials.authorization) == (SERVER, "Bearer prod-token")
     assert load_credentials(str(path), env={}).server == "https://dev.example:6443"  # a new process follows it
+
+
+def test_an_exec_command_with_a_relative_path_is_relative_to_its_kubeconfig(tmp_path):
+    plugin = tmp_path / "bin" / "auth-plugin"
+    plugin.parent.mkdir()
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": "rel"}}
+    plugin.write_text(f"#!{sys.executable}\nprint({json.dumps(json.dumps(credential))})\n")
+    plugin.chmod(0o755)
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "./bin/auth-plugin"}}
+    assert connection_info(load_credentials(str(kubeconfig(tmp_path / "config", user)), env={})).token == "rel"
+
+
+def test_a_plugin_that_needs_a_terminal_is_refused_with_the_reason(tmp_path):
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
+                     "interactiveMode": "Always"}}
+    with pytest.raises(KubeConfigError, match=r"needs a terminal \(interactiveMode: Always\)"):
+        load_credentials(str(kubeconfig(tmp_path / "config", user)), env={})
