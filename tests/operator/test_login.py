@@ -100,7 +100,7 @@ def test_the_operator_renews_an_expiring_token_before_the_server_refuses_it(api,
     def rfc3339(moment: datetime.datetime) -> str:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     token, log = tmp_path / "token", tmp_path / "runs"
-    first_expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3)
+    first_expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=5)  # after start-up
     token.write_text(f"first {rfc3339(first_expiry)}")  # every "first" token expires then
     api.accept_tokens("first", "second")  # while the identity provider switches over, both are valid
     kubeconfig = api.write_kubeconfig(tmp_path / "config", exec_user(token, log=log))
