@@ -1,6 +1,7 @@
 """A kubeconfig exec credential plugin for tests, run as kubectl and h1bot run gke-gcloud-auth-plugin.
 
     python tests/fakes/exec_credential.py --token-file PATH [--expires-in SECONDS] [--api-version V] [--log PATH]
+    python tests/fakes/exec_credential.py --cert PEM --key PEM     # a client certificate instead (tsh, pinniped)
 
 Prints an ExecCredential with the token currently in PATH (so a test rotates it by rewriting the file) and, with
 --expires-in, an expirationTimestamp that many seconds from now (a file `TOKEN EXPIRY`, RFC 3339, sets it instead).
@@ -21,10 +22,12 @@ from typing import Any
 V1 = "client.authentication.k8s.io/v1"
 
 
-def exec_user(token_file: Path, expires_in: float | None = None, api_version: str = V1,
-              log: Path | None = None, **extra: Any) -> dict[str, Any]:
-    """A kubeconfig `user` whose credential comes from this plugin."""
-    args = [__file__, "--token-file", str(token_file), "--api-version", api_version]
+def exec_user(token_file: Path | None, expires_in: float | None = None, api_version: str = V1,
+              log: Path | None = None, client_cert: tuple[Path, Path] | None = None, **extra: Any) -> dict[str, Any]:
+    """A kubeconfig `user` whose credential comes from this plugin: a token, or `client_cert` (cert, key files)."""
+    args = [__file__, "--api-version", api_version]
+    args += ["--token-file", str(token_file)] if token_file else ["--cert", str(client_cert[0]), "--key",
+                                                                  str(client_cert[1])]
     if expires_in is not None:
         args += ["--expires-in", str(expires_in)]
     if log is not None:
@@ -35,7 +38,9 @@ def exec_user(token_file: Path, expires_in: float | None = None, api_version: st
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--token-file", required=True, type=Path)
+    parser.add_argument("--token-file", type=Path)
+    parser.add_argument("--cert", type=Path, help="hand out this client certificate (PEM) instead of a token")
+    parser.add_argument("--key", type=Path)
     parser.add_argument("--expires-in", type=float)
     parser.add_argument("--api-version", default=V1)
     parser.add_argument("--log", type=Path)
@@ -44,8 +49,13 @@ def main() -> int:
     if not info or info.get("kind") != "ExecCredential" or info.get("apiVersion") != args.api_version:
         print(f"KUBERNETES_EXEC_INFO is missing or not an ExecCredential of {args.api_version}", file=sys.stderr)
         return 1
+    if args.cert:
+        status: dict[str, Any] = {"clientCertificateData": args.cert.read_text(),
+                                  "clientKeyData": args.key.read_text()}
+        print(json.dumps({"apiVersion": args.api_version, "kind": "ExecCredential", "status": status}))
+        return 0
     token, _, expiry_text = args.token_file.read_text().strip().partition(" ")
-    status: dict[str, Any] = {"token": token}
+    status = {"token": token}
     if expiry_text:
         status["expirationTimestamp"] = expiry_text.strip()
     elif args.expires_in is not None:

@@ -141,14 +141,16 @@ def tls_api(tmp_path) -> Iterator[KubeAPI]:
         yield kube
 
 
-@pytest.mark.parametrize("form", ["files", "inline data"])
+@pytest.mark.parametrize("form", ["files", "inline data", "exec plugin"])
 def test_client_certificates_over_tls(tls_api, tmp_path, form):
     """A kubeconfig like kind's or kubeadm's admin.conf: the server's CA and a client certificate, no token."""
     pki = tls_api.tls
     if form == "files":
         user = {"client-certificate": str(pki.client_cert), "client-key": str(pki.client_key)}
-    else:
+    elif form == "inline data":
         user = {"client-certificate-data": b64(pki.client_cert), "client-key-data": b64(pki.client_key)}
+    else:  # an ExecCredential with clientCertificateData/clientKeyData, as Teleport's or Pinniped's plugins print
+        user = exec_user(None, client_cert=(pki.client_cert, pki.client_key))
     kubeconfig = tls_api.write_kubeconfig(tmp_path / "config", user)
     tls_api.accept_tokens(client_cns=(CLIENT_CN,))
     reconciled(tls_api, kubeconfig, "helpdesk")
