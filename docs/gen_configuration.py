@@ -58,8 +58,10 @@ OPERATOR_ENV = (
     EnvVar("H1BOT_RESYNC_SECONDS", "`300`", "Every SlackBot is reconciled again this often, whatever the watches "
            "saw (changes lost during an API outage); `0` turns it off."),
     EnvVar("LOG_LEVEL", "`INFO`", "`DEBUG` turns on kopf's verbose logging."),
-    EnvVar("KUBECONFIG", "`~/.kube/config`", "Kubeconfig used when running outside a cluster; in a pod the "
-           "ServiceAccount's in-cluster credentials are used."),
+    EnvVar("KUBECONFIG", "unset", "Kubeconfig file(s), `:`-separated and merged like kubectl's (CLI "
+           "`--kubeconfig`; `--context` picks a context, default the current one). Unset: the pod's ServiceAccount "
+           "in a cluster, else `~/.kube/config`. Exec plugins (`gke-gcloud-auth-plugin`, `aws eks get-token`, "
+           "kubelogin), token files, client certificates and oidc work, and expiring tokens are renewed."),
 )
 BOT_ENV = (
     EnvVar("SLACK_BOT_TOKEN", "(required)", "Slack bot token (xoxb-...), from spec.secrets.slackBotToken."),
@@ -87,8 +89,8 @@ BOT_ENV = (
            "(Cloud Logging's names), `message`, `logger` and the ids of the event (`event_id`, `channel`, "
            "`thread_ts`, `user`, ...). From spec.logging.format."),
     EnvVar("LOG_LEVEL", "`INFO`", "DEBUG, INFO, WARNING or ERROR. From spec.logging.level."),
-    EnvVar("KUBECONFIG", "`~/.kube/config`", "Kubeconfig used when running outside a cluster (not with `--spec`); in "
-           "a pod the bot's ServiceAccount credentials are used."),
+    EnvVar("KUBECONFIG", "unset", "Kubeconfig file(s) for a bot run outside a cluster (not with `--spec`), "
+           "read like the operator's; unset: the bot's ServiceAccount in a pod, else `~/.kube/config`."),
     EnvVar("TIKTOKEN_CACHE_DIR", "`/opt/tiktoken` (image)", "Where tiktoken finds its encodings; the bot image bakes "
            "o200k_base and cl100k_base there, so nothing is downloaded at runtime."),
 )

@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-import kubernetes
 
 from h1bot_api import GROUP, KIND, PLURAL, VERSION
 from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_kube import Credentials, KubeConfigError, load_credentials
 from h1bot_operator.kube import Kube
+from h1bot_operator.login import connection_info
 from h1bot_operator.metrics import OperatorMetrics
 from h1bot_operator.reconcile import Outcome, reconcile
 from h1bot_operator.render import MANAGED_BY
@@ -91,10 +92,11 @@ def run(runtime: Runtime, namespace: str, name: str, uid: str | None = None) -> 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorSettings = memo.get("config") or OperatorSettings.from_env(os.environ)
-    try:
-        memo.runtime = Runtime(config, Kube.connect(config.kubeconfig))
-    except kubernetes.config.ConfigException as exc:
-        raise kopf.PermanentError(f"no Kubernetes credentials: {exc}") from exc
+    try:  # __main__ loaded them already (one clear line when it cannot); `kopf run -m` and tests load them here
+        memo.credentials = memo.get("credentials") or load_credentials(config.kubeconfig, config.context)
+    except KubeConfigError as exc:
+        raise kopf.PermanentError(str(exc)) from exc
+    memo.runtime = Runtime(config, Kube(memo.credentials.api_client()))
     if config.metrics_port:
         memo.runtime.metrics.serve(config.metrics_port)
     if config.resync_seconds > 0:
@@ -113,9 +115,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In-cluster service account, else $KUBECONFIG (read now, not at import) or ~/.kube/config."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+def login(memo: kopf.Memo, settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo:
+    """kopf logs in with the reconciles' credentials (h1bot_kube: exec plugins, token files, certificates, oidc, the
+    pod's service account), loaded again at every login: kopf calls this at start, on a 401 and at expiration."""
+    credentials: Credentials = memo.credentials  # the startup handlers run first
+    try:
+        credentials.refresh(force=True)
+    except KubeConfigError as exc:  # e.g. the identity provider is unreachable for a moment: kopf tries again
+        raise kopf.TemporaryError(str(exc), delay=10) from exc
+    logger.debug("logging in to %s with %s", credentials.server, credentials.description)
+    return connection_info(credentials, trust_env=settings.networking.trust_env)
 
 
 def _reconcile_slackbot(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:

@@ -6,7 +6,6 @@ synchronous; kopf runs the handlers that use it in its thread pool.
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,21 +47,10 @@ def slackbot_path(namespace: str, name: str) -> str:
 
 
 class Kube:
+    """Requests through one ApiClient (`h1bot_kube.load_credentials().api_client()`: its tokens stay fresh)."""
+
     def __init__(self, api_client: kubernetes.client.ApiClient, timeout: float = 30) -> None:
         self.api, self.timeout = api_client, timeout
-
-    @classmethod
-    def connect(cls, kubeconfig: str | None = None) -> "Kube":
-        """In-cluster credentials when there are some (and no kubeconfig is named), else the kubeconfig."""
-        if kubeconfig is None:
-            try:
-                configuration = kubernetes.client.Configuration()
-                kubernetes.config.load_incluster_config(client_configuration=configuration)
-                return cls(kubernetes.client.ApiClient(configuration))
-            except kubernetes.config.ConfigException:
-                pass
-        # The `kubernetes` package reads $KUBECONFIG at import time; read it now instead.
-        return cls(kubernetes.config.new_client_from_config(config_file=kubeconfig or os.environ.get("KUBECONFIG")))
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}

@@ -84,7 +84,8 @@ class OperatorSettings:
     peering: str = ""  # kopf peering name; empty: standalone
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"  # empty: no liveness endpoint
     metrics_port: int = 9090  # Prometheus /metrics; 0: none
-    kubeconfig: str | None = None  # None: in-cluster config, else $KUBECONFIG or ~/.kube/config
+    kubeconfig: str | None = None  # None: $KUBECONFIG, else the pod's service account, else ~/.kube/config
+    context: str | None = None  # kubeconfig context; None: the current one
     retry_delay: float = 5.0  # first retry of a SlackBot whose Secrets are missing; doubles up to retry_delay_max
     retry_delay_max: float = 300.0
     workers: int = 8  # threads running reconciles (the `kubernetes` client is synchronous)
@@ -132,7 +133,7 @@ def split_namespaces(value: str) -> tuple[str, ...]:
 
 def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> OperatorSettings:
     """CLI flags win over the environment: --bot-image, -n/--namespace (repeatable), -A, --log-format, --peering,
-    --metrics-port."""
+    --metrics-port, --kubeconfig, --context."""
     parser = argparse.ArgumentParser(prog="h1bot-operator", description="Reconcile SlackBot resources into bots.")
     parser.add_argument("--bot-image", help="default bot image (env H1BOT_BOT_IMAGE)")
     scope = parser.add_mutually_exclusive_group()
@@ -143,12 +144,19 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> OperatorSe
     parser.add_argument("--peering", help="kopf peering name; empty: standalone (env H1BOT_PEERING)")
     parser.add_argument("--liveness", help="liveness endpoint URL, empty to disable (default: %(default)s)",
                         default=OperatorSettings.liveness_endpoint)
+    parser.add_argument("--kubeconfig", help="kubeconfig file(s), `:`-separated (default: $KUBECONFIG, else the pod's "
+                        "service account, else ~/.kube/config)")
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
     parser.add_argument("--metrics-port", type=int, help="port of /metrics, 0 to disable (env H1BOT_METRICS_PORT, "
                         "default 9090)")
     args = parser.parse_args(argv)
     overrides: dict[str, object] = {"liveness_endpoint": args.liveness}
     if args.metrics_port is not None:
         overrides["metrics_port"] = args.metrics_port
+    if args.kubeconfig:
+        overrides["kubeconfig"] = args.kubeconfig
+    if args.context:
+        overrides["context"] = args.context
     if args.bot_image:
         overrides["bot_image"] = args.bot_image
     if args.all_namespaces:

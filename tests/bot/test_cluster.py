@@ -4,7 +4,10 @@ import pytest
 
 from h1bot_bot.app import BotRuntime
 from tests.bot.conftest import bot_settings, manifest
+from tests.bot.runtime_config_helpers import patch_spec
+from tests.fakes.exec_credential import exec_user
 from tests.fakes.kube import KubeAPI
+from tests.fakes.waiting import eventually
 
 
 @pytest.fixture
@@ -45,3 +48,55 @@ async def test_missing_slackbot_stops_start_up_with_a_clear_message(kube, fake_s
     with pytest.raises(Exception, match=r"cannot read SlackBot default/ghost from the cluster: \(404\)"):
         async with BotRuntime(settings):
             pass
+
+
+@pytest.fixture(params=["exec plugin", "token file"])
+def secured_kube(request, tmp_path, monkeypatch):
+    """The API server lets in only the bot's token, which comes from an exec plugin or a token file."""
+    (tmp_path / "token").write_text("bot-token\n")
+    user = exec_user(tmp_path / "token", expires_in=3600) if request.param == "exec plugin" else {
+        "tokenFile": str(tmp_path / "token")}
+    with KubeAPI() as api:
+        monkeypatch.setenv("KUBECONFIG", str(api.write_kubeconfig(tmp_path / "kubeconfig", user)))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        api.accept_tokens("bot-token")
+        yield api
+
+
+async def test_the_bot_logs_in_with_its_kubeconfig_reads_watches_and_writes_its_slackbot(
+        secured_kube, fake_slack, fake_openai):
+    secured_kube.apply(manifest({"persona": {"systemPrompt": "Persona from the cluster."}}))
+    settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default")
+    async with BotRuntime(settings) as bot:
+        assert bot.config.current.source == "cluster:default/helpdesk"
+        patch_spec(secured_kube, {"persona": {"systemPrompt": "Persona from GitOps."}})  # seen through the watch
+        await eventually(lambda: bot.config.current.spec.persona.system_prompt == "Persona from GitOps.")
+        await eventually(lambda: (secured_kube.find("chatops.h1bot.dev/v1alpha1/slackbots", "default", "helpdesk")
+                                  .get("status") or {}).get("slack"), message="status.slack written by the bot")
+    assert secured_kube.unauthorized == []
+
+
+async def test_a_bot_with_a_token_the_cluster_refuses_says_so_at_start_up(kube, fake_slack, fake_openai):
+    kube.apply(manifest())
+    kube.accept_tokens("someone-else")
+    settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default")
+    with pytest.raises(Exception, match=r"cannot read SlackBot default/helpdesk from the cluster: \(401\)"):
+        async with BotRuntime(settings):
+            pass
+
+
+async def test_a_bot_whose_exec_plugin_is_missing_names_it_at_start_up(tmp_path, monkeypatch, fake_slack,
+                                                                       fake_openai):
+    with KubeAPI() as api:
+        user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "kubelogin",
+                         "args": ["get-token", "--login", "azurecli"],
+                         "installHint": "kubelogin is not installed: https://azure.github.io/kubelogin/"}}
+        monkeypatch.setenv("KUBECONFIG", str(api.write_kubeconfig(tmp_path / "kubeconfig", user)))
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default")
+        with pytest.raises(Exception, match=r"cannot read SlackBot default/helpdesk from the cluster: the exec plugin "
+                                            r"'kubelogin' of kubeconfig user 'kmock' was not found on PATH; .*"
+                                            r"kubelogin is not installed: https://azure.github.io/kubelogin/"):
+            async with BotRuntime(settings):
+                pass

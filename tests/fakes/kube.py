@@ -3,7 +3,9 @@
 `KubeAPI` serves `KubeEmulator` (tests/fakes/kube_emulator.py: kmock 0.8 with its gaps closed) on 127.0.0.1 from its
 own thread and loop, so sync code (kubectl, the `kubernetes` client, kopf in another thread) can all talk to it. The API
 can go down and come back: `outage()` (every request answers 503, watches drop) or `stop_server()`/`start_server()`
-(connection refused, then the same port again). `OperatorThread` / `OperatorProcess` run the real kopf operator.
+(connection refused, then the same port again). `accept_tokens(...)` turns authentication on (401 without one of
+them; the tests' own requests here carry TEST_CLIENT_TOKEN). `OperatorThread` / `OperatorProcess` run the real kopf
+operator.
 """
 
 import asyncio
@@ -28,8 +30,9 @@ from tests.fakes.kube_emulator import KubeEmulator
 from tests.fakes.waiting import wait_until
 from tests.paths import CRD_PATH, REPO
 
-__all__ = ["KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "free_port", "kubectl", "object_path",
-           "wait_until"]
+TEST_CLIENT_TOKEN = "kmock-test-client"  # what KubeAPI.request sends: always accepted
+__all__ = ["TEST_CLIENT_TOKEN", "KubeAPI", "KubeEmulator", "OperatorProcess", "OperatorThread", "free_port", "kubectl",
+           "object_path", "wait_until"]
 
 
 class KubeAPI:
@@ -38,8 +41,9 @@ class KubeAPI:
     Use it from sync tests: `call(fn_or_coro)` runs in the emulator's loop; `request(...)` is a tiny JSON client.
     """
 
-    def __init__(self, crds: tuple[Path, ...] = (CRD_PATH,), port: int = 0) -> None:
+    def __init__(self, crds: tuple[Path, ...] = (CRD_PATH,), port: int = 0, tls: Any = None) -> None:
         self.port, self._crds = port, crds
+        self.tls = tls  # a tests.fakes.tls.Pki: serve https with its server certificate
         self.emulator: KubeEmulator | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kube-api", daemon=True)
@@ -48,7 +52,7 @@ class KubeAPI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def call(self, target: Any, timeout: float = 30) -> Any:
         """Run a coroutine, or a plain callable, in the emulator's loop and return its result."""
@@ -76,7 +80,8 @@ class KubeAPI:
             server = aiohttp.web.Server(self.emulator, handler_cancellation=True)  # a client gone ends its watch
             self._runner = aiohttp.web.ServerRunner(server, handle_signals=False, shutdown_timeout=2)
             await self._runner.setup()
-            site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+            site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True,
+                                       ssl_context=self.tls.server_context() if self.tls else None)
             await site.start()
             self.port = self._runner.addresses[0][1]
         self.call(serve())
@@ -97,6 +102,20 @@ class KubeAPI:
         finally:
             self.call(lambda: self.emulator.set_available(True))
 
+    def accept_tokens(self, *tokens: str, client_cns: tuple[str, ...] = ()) -> None:
+        """From now on only these bearer tokens (and the tests' own), or over TLS client certificates with these
+        common names, are let in; neither: authentication off."""
+        accepted = frozenset((*tokens, TEST_CLIENT_TOKEN)) if tokens or client_cns else None
+
+        def apply() -> None:
+            self.emulator.accepted_tokens, self.emulator.accepted_client_cns = accepted, frozenset(client_cns)
+        self.call(apply)
+
+    @property
+    def unauthorized(self) -> list[str]:
+        """The requests answered 401 so far ("METHOD path")."""
+        return self.call(lambda: list(self.emulator.unauthorized))
+
     def stop(self) -> None:
         self.stop_server()
         if self.emulator is not None:
@@ -110,12 +129,14 @@ class KubeAPI:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def write_kubeconfig(self, path: Path) -> Path:
-        """A kubeconfig for kubectl, kopf and the `kubernetes` client (context `kmock`, namespace default)."""
+    def write_kubeconfig(self, path: Path, user: dict[str, Any] | None = None) -> Path:
+        """A kubeconfig for kubectl, kopf and the `kubernetes` client (context `kmock`, namespace default); `user`
+        replaces the static token (an `exec` plugin, a `tokenFile`, ...)."""
+        cluster = {"server": self.url, **({"certificate-authority": str(self.tls.ca)} if self.tls else {})}
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "kmock", "preferences": {},
-            "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
-            "users": [{"name": "kmock", "user": {"token": "kmock-token"}}],
+            "clusters": [{"name": "kmock", "cluster": cluster}],
+            "users": [{"name": "kmock", "user": user or {"token": "kmock-token"}}],
             "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock", "namespace": "default"}}],
         }))
         self.kubeconfig = path
@@ -140,10 +161,11 @@ class KubeAPI:
                 content_type: str = "application/merge-patch+json") -> dict[str, Any]:
         """A JSON request as any client would send it; raises `urllib.error.HTTPError` on errors."""
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Accept": "application/json",
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {TEST_CLIENT_TOKEN}",
                    "Content-Type": content_type if method == "PATCH" else "application/json"}
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(req, timeout=10) as response:
+        context = self.tls.client_context() if self.tls else None
+        with urllib.request.urlopen(req, timeout=10, context=context) as response:
             return json.loads(response.read() or b"{}")
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ client. Gaps of kmock 0.8 closed here (numbers as in ../shared/notes/loopback-te
   7. `metadata.generation` moves only on spec changes; the `status` subresource is separate from the main resource.
 Also: Secret `stringData` is folded into `data`; owner-reference garbage collection; label/field selectors;
 server-side `Table` output from a CRD's printer columns (so `kubectl get` shows them); PUT (replace).
+Authentication, off by default: `accepted_tokens` set, a request without one of them as its bearer token (or, over
+TLS, a client certificate with one of `accepted_client_cns`) gets 401.
 
 tests/fakes/kube.py serves it on 127.0.0.1 from its own thread (`KubeAPI`) and runs the operator against it.
 """
@@ -58,6 +60,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     available: bool = True  # False: every request answers 503 and open watches end
     garbage_collection: bool = True  # delete dependents when their owner (by uid) goes away
+    # None: anyone may call; else only `Authorization: Bearer <one of these>` (others get 401 Unauthorized).
+    accepted_tokens: frozenset[str] | None = None
+    accepted_client_cns: frozenset[str] = frozenset()  # over TLS: verified client certificates with these CNs
+    unauthorized: list[str] = attrs.field(factory=list)  # "METHOD path" of each request answered 401
     _store: dict[Any, dict[tuple[str | None, str], dict[str, Any]]] = attrs.field(
         factory=lambda: defaultdict(dict), init=False)
     _log: dict[Any, tuple[list[int], list[dict[str, Any]]]] = attrs.field(
@@ -115,6 +121,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         if not self.available:
             return aiohttp.web.json_response(status_body(503, "ServiceUnavailable", "the server is down (test outage)"),
                                              status=503)
+        if self.accepted_tokens is not None and not self._authenticated(raw_request):
+            self.unauthorized.append(f"{raw_request.method} {raw_request.path}")
+            return aiohttp.web.json_response(status_body(401, "Unauthorized", "Unauthorized"), status=401)
         if re.fullmatch(r"/api/v1/namespaces/?", raw_request.path):  # kmock's URL parser cannot parse this one
             if raw_request.query.get("watch") in ("true", "1"):
                 return await self._watch_namespaces(raw_request)
@@ -122,6 +131,14 @@ class KubeEmulator(kmock.KubernetesEmulator):
                                               "metadata": {"resourceVersion": str(self._rv)},
                                               "items": [namespace_object(ns) for ns in self._namespaces()]})
         return await super().__call__(raw_request)
+
+    def _authenticated(self, raw_request: aiohttp.web.BaseRequest) -> bool:
+        scheme, _, token = raw_request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip() in (self.accepted_tokens or ()):
+            return True
+        peer = raw_request.transport.get_extra_info("peercert") if raw_request.transport else None
+        subject = {key: value for rdn in (peer or {}).get("subject", ()) for key, value in rdn}
+        return subject.get("commonName") in self.accepted_client_cns  # verified against the CA by the TLS layer
 
     def _namespaces(self) -> list[str]:
         return sorted({"default", "kube-system"} | {ns for store in self._store.values() for ns, _ in store if ns})

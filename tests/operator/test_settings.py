@@ -24,6 +24,12 @@ def test_cli_wins_over_environment():
     assert parse_args([], env).namespaces == ("a",)
 
 
+def test_kubeconfig_and_context_from_the_command_line():
+    settings = parse_args(["--kubeconfig", "/a:/b", "--context", "gke_p_r_c"], {})
+    assert (settings.kubeconfig, settings.context) == ("/a:/b", "gke_p_r_c")
+    assert (parse_args([], {}).kubeconfig, parse_args([], {}).context) == (None, None)  # $KUBECONFIG, read later
+
+
 def test_bad_log_format_is_refused():
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         OperatorSettings.from_env({"LOG_FORMAT": "xml"})

@@ -9,7 +9,6 @@ core v1 Events.
 
 import asyncio
 import logging
-import os
 import socket
 import threading
 import time
@@ -28,15 +27,11 @@ EVENT_MESSAGE_LIMIT = 1024
 
 
 def _api_client():
-    from kubernetes import client, config  # only bots running against a cluster need it
+    """The pod's service account in a cluster; $KUBECONFIG or ~/.kube/config outside (exec plugins, token files,
+    certificates: h1bot_kube, shared with the operator). Tokens are refreshed before they expire and after a 401."""
+    from h1bot_kube import api_client  # only bots running against a cluster need it (and the kubernetes package)
 
-    configuration = client.Configuration()  # our own, not the process-wide default
-    try:
-        config.load_incluster_config(client_configuration=configuration)
-    except config.ConfigException:
-        # The client reads $KUBECONFIG once at its import; read it now instead.
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration)
-    return client.ApiClient(configuration)
+    return api_client()
 
 
 def describe_error(exc: BaseException) -> str:
