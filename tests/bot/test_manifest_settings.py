@@ -13,7 +13,6 @@ import pytest
 
 from h1bot_bot.config import SettingsError, load_settings, parse_args
 from tests.bot.conftest import write_manifest
-from tests.bot.test_native_streaming import finished
 from tests.fakes.openai import Reply
 from tests.paths import REPO
 
@@ -70,7 +69,7 @@ async def test_a_bot_from_a_manifest_asking_for_json_logs_and_native_streaming(f
         await fake_slack.wait_for(lambda: fake_slack.connected, timeout=15)
         fake_openai.script(Reply("**Restart** the pod.", chunk_chars=4))
         question, _ = await fake_slack.mention("C1", "UALICE", "how to fix?")
-        replies = await fake_slack.wait_for(lambda: finished(fake_slack, "C1", question["ts"]), timeout=15)
+        replies = await fake_slack.wait_for_replies("C1", question["ts"], timeout=15)
         bot.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(bot.wait(), 15)
     finally:
