@@ -57,7 +57,7 @@ def test_a_slackbot_turns_on_native_streaming_and_json_logs_for_its_bot(tmp_path
                                                     **chart_defaults}, log_path=tmp_path / "operator.log")
         with operator:
             apply(kubeconfig, tmp_path, SECRET, CONFIGURED)
-            wait_until(lambda: "h1bot-support" in kubectl(kubeconfig, "get", "deployments"), timeout=20,
+            wait_until(lambda: "h1bot-support" in kubectl(kubeconfig, "get", "deployments"),
                        message="the bot Deployment")
             env = bot_env(kubeconfig)
             assert (env["H1BOT_SLACK_STREAMING"], env["LOG_FORMAT"]) == ("native", "json"), "from the SlackBot"
@@ -74,11 +74,11 @@ def test_a_slackbot_turns_on_native_streaming_and_json_logs_for_its_bot(tmp_path
             edited_env = {e["name"]: e.get("value") for e in edited["spec"]["template"]["spec"]["containers"][0]["env"]}
             assert (edited_env["LOG_FORMAT"], edited_env["DEBUG_HACK"]) == ("text", "1")
             wait_until(lambda: bot_env(kubeconfig).get("LOG_FORMAT") == "json"
-                       and "DEBUG_HACK" not in bot_env(kubeconfig), timeout=20, message="the repaired Deployment")
+                       and "DEBUG_HACK" not in bot_env(kubeconfig), message="the repaired Deployment")
 
             # The SlackBot drops its proxy, priority class and Workload Identity: the children lose them too.
             apply(kubeconfig, tmp_path, slackbot(slack={"streaming": "native"}, logging={"format": "json"}))
-            wait_until(lambda: "HTTPS_PROXY" not in bot_env(kubeconfig), timeout=20, message="HTTPS_PROXY removed")
+            wait_until(lambda: "HTTPS_PROXY" not in bot_env(kubeconfig), message="HTTPS_PROXY removed")
             assert "priorityClassName" not in get(kubeconfig, "deploy", "h1bot-support")["spec"]["template"]["spec"]
             wait_until(lambda: "iam.gke.io/gcp-service-account" not in (
                 get(kubeconfig, "serviceaccount", "h1bot-support")["metadata"].get("annotations") or {}),

@@ -161,9 +161,7 @@ async def test_the_bot_image_answers_a_mention_in_its_thread(tmp_path: Path):
             await slack.mention("C1", "UALICE", "any idea what's wrong?", thread_ts=root["ts"])
 
             answer = "Looks like the registry is down. Check `kubectl get events`."
-            await slack.wait_for(lambda: [m for m in slack.bot_replies("C1", root["ts"]) if m["text"] == answer],
-                                 timeout=30)
-            assert [m["text"] for m in slack.bot_replies("C1", root["ts"])] == [answer]
+            assert await slack.wait_for_texts("C1", root["ts"], timeout=30) == [answer]  # final, not streaming
             # The model saw the thread, counted with the encodings baked into the image (no network for them).
             assert [m["content"] for m in llm.chat_requests[-1].messages[1:]] == [
                 "Alice (UALICE): Our deploys to staging fail since this morning.",

@@ -34,7 +34,7 @@ def reconciled(api: KubeAPI, kubeconfig: Path | str, name: str) -> dict:
     api.apply(secret(f"{name}-creds"))
     api.apply(slackbot(name, f"{name}-creds"))
     with OperatorThread(Path(kubeconfig), operator_settings()):
-        return wait_until(lambda: api.find(DEPLOYMENTS, "default", f"h1bot-{name}"), timeout=20,
+        return wait_until(lambda: api.find(DEPLOYMENTS, "default", f"h1bot-{name}"),
                           message=f"Deployment h1bot-{name}")
 
 
@@ -80,15 +80,15 @@ def test_the_operator_keeps_working_when_its_token_expires_and_rotates(api, tmp_
     api.apply(secret("creds"))
     api.apply(slackbot("before", "creds"))
     with OperatorThread(kubeconfig, operator_settings()):
-        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-before"), timeout=20, message="the first bot")
+        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-before"), message="the first bot")
         token.write_text("second")  # the identity provider issues a new token; the old one stops working
         api.accept_tokens("second")
         api.call(lambda: api.emulator.drop_watches())  # open watches end (their timeout): kopf reconnects
         api.apply(slackbot("after", "creds"))
-        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-after"), timeout=20,
+        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-after"),
                    message="the bot created after the rotation")
         api.apply(slackbot("later", "creds"))  # and the watches work with the new token too
-        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-later"), timeout=20,
+        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-later"),
                    message="another bot on the renewed watches")
     tokens = [json.loads(line)["token"] for line in log.read_text().splitlines()]
     assert tokens[0] == "first" and "second" in tokens
@@ -107,14 +107,14 @@ def test_the_operator_renews_an_expiring_token_before_the_server_refuses_it(api,
     api.apply(secret("creds"))
     api.apply(slackbot("before", "creds"))
     with OperatorThread(kubeconfig, operator_settings()):
-        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-before"), timeout=20, message="the first bot")
+        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-before"), message="the first bot")
         token.write_text(f"second {rfc3339(first_expiry + datetime.timedelta(hours=1))}")
         wait_until(lambda: datetime.datetime.now(datetime.UTC) > first_expiry, timeout=10,
                    message="the first token's expiry")
         api.accept_tokens("second")
         api.call(lambda: api.emulator.drop_watches())  # kopf's watches reconnect: with what?
         api.apply(slackbot("after", "creds"))
-        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-after"), timeout=20,
+        wait_until(lambda: api.find(DEPLOYMENTS, "default", "h1bot-after"),
                    message="the bot created after the first token expired")
     assert api.unauthorized == []
     assert [json.loads(line)["token"] for line in log.read_text().splitlines()][-1] == "second"
