@@ -10,6 +10,7 @@ tokens are picked up), kubectl's merge of several files (the first current-conte
 are loaded again and the request retried once).
 """
 
+import copy
 import dataclasses
 import datetime
 import os
@@ -157,10 +158,19 @@ def _check_files(context: Context) -> None:
                 raise KubeConfigError(f"{part}[{name}].{key} of {context.description}: {entry[key]} does not exist")
 
 
-def load_from_context(context: Context, env: Mapping[str, str] | None = None) -> Loaded:
-    """Run the exec plugin or read the token file, then let the `kubernetes` package build the Configuration."""
+def load_from_context(context: Context, env: Mapping[str, str] | None = None,
+                      refreshed: dict[str, Any] | None = None) -> Loaded:
+    """Run the exec plugin or read the token file, then let the `kubernetes` package build the Configuration.
+
+    `refreshed` carries an auth-provider's tokens from one load to the next: the `kubernetes` package refreshes an
+    expired oidc id-token with the refresh token, and identity providers that rotate refresh tokens accept each one
+    once. We never write the kubeconfig, so the refreshed tokens are kept here as long as the file still holds what
+    it held when they were made (a new `kubectl` login in the file wins)."""
     _check_files(context)
-    user: dict[str, Any] = dict(context.user)
+    user: dict[str, Any] = copy.deepcopy(context.user)
+    in_file = copy.deepcopy((user.get("auth-provider") or {}).get("config"))
+    if refreshed is not None and in_file is not None and refreshed.get("in_file") == in_file:
+        user["auth-provider"]["config"] = copy.deepcopy(refreshed["config"])
     expiration, refresh_at = None, None
     static = ("token", "auth-provider", "client-certificate", "client-certificate-data", "username")
     if user.get("tokenFile") and not user.get("token"):
@@ -182,8 +192,10 @@ def load_from_context(context: Context, env: Mapping[str, str] | None = None) ->
     try:
         kubernetes.config.load_kube_config_from_dict(document, client_configuration=configuration,
                                                      persist_config=False)
-    except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
+    except Exception as exc:  # ConfigException, a file, an identity provider's refusal (oauthlib, requests) ...
         raise KubeConfigError(f"cannot use {context.description}: {exc}") from exc
+    if refreshed is not None and in_file is not None:
+        refreshed.update(in_file=in_file, config=copy.deepcopy(user["auth-provider"].get("config")))
     return Loaded(configuration, context.namespace, expiration, refresh_at)
 
 
@@ -205,10 +217,12 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None, 
             raise KubeConfigError(f"no Kubernetes credentials: not in a pod ({pod}) and {exc}") from None
         raise
 
+    refreshed: dict[str, Any] = {}
+
     def load() -> Loaded:  # the files are read again at each refresh (a rewritten kubeconfig is picked up), but
         try:                # always for the context chosen now: `kubectl config use-context` never moves us
             again = load_context(kubeconfig, chosen.name, env)
         except KubeConfigError:
             again = chosen  # gone for a moment (a Secret volume being updated): keep what we had
-        return load_from_context(again, env)
+        return load_from_context(again, env, refreshed)
     return Credentials(load, chosen.description)
