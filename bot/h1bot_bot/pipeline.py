@@ -85,7 +85,8 @@ class ReplyPipeline:
         return self.counter(model).count_message
 
     async def post(self, incoming: Incoming, markdown: str) -> None:
-        for part in split_message(to_mrkdwn(markdown)):
+        mentions = self.config.current.spec.access.allow_user_mentions
+        for part in split_message(to_mrkdwn(markdown, mentions)):
             await self.slack.post(incoming.channel, incoming.thread_ts, part)
 
     async def handle(self, incoming: Incoming) -> str:
@@ -142,7 +143,8 @@ class ReplyPipeline:
         event = incoming.event
         stream = self.streams.open(incoming.channel, incoming.thread_ts, user=incoming.user,
                                    team=event.get("user_team") or event.get("team") or self.identity.team_id,
-                                   direct=incoming.kind == "dm" or incoming.channel_type == "im")
+                                   direct=incoming.kind == "dm" or incoming.channel_type == "im",
+                                   allow_user_mentions=self.config.current.spec.access.allow_user_mentions)
         stream.start()
         try:
             chat = await self.thread_chat(incoming, channel)

@@ -21,8 +21,10 @@ TYPING_MARK = " …"
 
 class ReplyStream:
     def __init__(self, slack: SlackGateway, channel: str, thread_ts: str, interval: float = 1.0,
-                 limit: int = SLACK_MESSAGE_LIMIT, clock: Callable[[], float] = time.monotonic):
+                 limit: int = SLACK_MESSAGE_LIMIT, clock: Callable[[], float] = time.monotonic,
+                 allow_user_mentions: bool = False):
         self.slack = slack
+        self.allow_user_mentions = allow_user_mentions
         self.channel = channel
         self.thread_ts = thread_ts
         self.interval = interval
@@ -74,7 +76,7 @@ class ReplyStream:
     async def _flush(self, final: bool) -> None:
         async with self._lock:
             await self._ensure_placeholder()
-            text = to_mrkdwn(self.markdown) or ("_(no answer)_" if final else PLACEHOLDER)
+            text = to_mrkdwn(self.markdown, self.allow_user_mentions) or ("_(no answer)_" if final else PLACEHOLDER)
             parts = split_message(text, self.limit)
             if not final:
                 parts[-1] = parts[-1] + TYPING_MARK

@@ -1,18 +1,23 @@
-"""Model Markdown as Slack mrkdwn, cut into messages Slack accepts."""
+"""Model Markdown as Slack mrkdwn, made safe (core/slack_safety.py), cut into messages Slack accepts."""
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
+
+from h1bot_bot.core.slack_safety import redact, safe_mrkdwn
 
 # Slack refuses `chat.update` text over 4,000 characters; stay below with room for a code-fence reopening.
 SLACK_MESSAGE_LIMIT = 3900
 _FENCE = "```"
 
 
-def to_mrkdwn(markdown: str) -> str:
-    """Markdown (what models write) as Slack mrkdwn: bold, italics, links, headings, lists; code kept verbatim."""
+def to_mrkdwn(markdown: str, allow_user_mentions: bool = False) -> str:
+    """Markdown (what models write) as Slack mrkdwn: bold, italics, links, headings, lists; code kept verbatim.
+
+    Every text that reaches Slack as mrkdwn passes here: keys and tokens are redacted, broadcasts, group and
+    (unless allowed) user mentions are shown without notifying, and links show their real host."""
     if not markdown.strip():
         return ""
     # A fresh converter per call: the converter keeps code-block state between lines of one conversion.
-    return SlackMarkdownConverter().convert(markdown)
+    return safe_mrkdwn(redact(SlackMarkdownConverter().convert(markdown), named=False), allow_user_mentions)
 
 
 def _cut_point(text: str, limit: int) -> int:
