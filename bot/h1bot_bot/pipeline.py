@@ -23,6 +23,7 @@ from h1bot_bot.core.conversation import BotIdentity, ChatMessage, authors_to_res
 from h1bot_bot.core.effective import REFUSAL, ChannelConfig, ConfigHolder, channel_allowed
 from h1bot_bot.core.formatting import split_message, to_mrkdwn
 from h1bot_bot.core.history import CountTokens, PreparedHistory
+from h1bot_bot.core.slack_safety import redact
 from h1bot_bot.core.tokens import TokenCounter
 from h1bot_bot.metrics import Metrics
 from h1bot_bot.summarization import Summarization
@@ -107,7 +108,7 @@ class ReplyPipeline:
             channel = config.for_channel(incoming.channel)
         except ConfigError as exc:
             self.metrics.errors.labels(kind="config").inc()
-            self.last_error = f"{now_iso()} configuration: {exc}"
+            self.last_error = redact(f"{now_iso()} configuration: {exc}")
             await self.post(incoming, f":warning: I can't answer: my configuration is invalid: {exc}")
             return "config_error"
         outcome = await self.answer(incoming, channel)

@@ -47,3 +47,13 @@ async def test_an_endpoint_error_is_posted_without_its_key_or_markup(running_bot
     assert "sk-proj-AbCdEf0123456789xyz" not in reply["text"] and "[redacted]" in reply["text"]
     assert triggers(reply["text"]) == []
     assert "sk-proj-AbCdEf0123456789xyz" not in (running_bot.pipeline.last_error or "")
+
+
+def test_events_and_logged_errors_never_carry_a_credential():
+    from h1bot_bot.adapters.kube import SlackBotResource, describe_error
+
+    body = SlackBotResource("helpdesk", "default").event_body(
+        "Warning", "ConfigInvalid", "model endpoint said: Incorrect API key provided: sk-proj-AbCdEf0123456789xyz")
+    assert "sk-proj-AbCdEf0123456789xyz" not in body["message"] and "[redacted]" in body["message"]
+    failure = RuntimeError("401 for https://x with Authorization: Bearer xoxb-1234567-abcdefgh")
+    assert "xoxb-1234567-abcdefgh" not in describe_error(failure)

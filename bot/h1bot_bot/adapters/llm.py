@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import openai
 
 from h1bot_api.models import ModelInfo
+from h1bot_bot.core.slack_safety import redact
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _status_text(exc: openai.APIStatusError) -> str:
     if body:
         error = body.get("error", body)
         message = error.get("message", "") if isinstance(error, dict) else str(error)
-    return (message or exc.message or "").strip()[:300]
+    return redact((message or exc.message or "").strip())[:300]
 
 
 def describe_failure(exc: Exception, model: str, endpoint: str, attempts: int, timeout: float) -> LLMError:
