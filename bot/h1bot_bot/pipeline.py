@@ -21,7 +21,7 @@ from h1bot_bot.adapters.streaming import ReplyStream
 from h1bot_bot.core.commands import CommandRequest, CommandRouter, command_name
 from h1bot_bot.core.conversation import BotIdentity, ChatMessage, authors_to_resolve, build_chat, strip_bot_mention
 from h1bot_bot.core.effective import REFUSAL, ChannelConfig, ConfigHolder, channel_allowed
-from h1bot_bot.core.formatting import split_message, to_mrkdwn
+from h1bot_bot.core.formatting import ending_note, split_message, to_mrkdwn
 from h1bot_bot.core.history import CountTokens, PreparedHistory
 from h1bot_bot.core.slack_safety import redact
 from h1bot_bot.core.tokens import TokenCounter
@@ -157,7 +157,11 @@ class ReplyPipeline:
                                     channel.limits.max_output_tokens, channel.temperature)
             completion = await self.llm.stream(params, stream.append)
             self._record_completion(channel.model, completion)
-            await stream.finish(prepared.note)
+            ending = ending_note(completion.finish_reason, max_output_tokens=channel.limits.max_output_tokens,
+                                 deadline=self.llm.answer_deadline, answered=bool(completion.text.strip()))
+            await stream.finish("\n\n".join(note for note in (ending, prepared.note) if note))
+            if ending:  # h1bot_replies_total{outcome="cut"}; the log line says why
+                return f"cut:{completion.finish_reason}"
             return "answered"
         except LLMError as exc:
             self.metrics.errors.labels(kind=exc.kind).inc()

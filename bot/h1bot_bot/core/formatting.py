@@ -55,3 +55,18 @@ def split_message(text: str, limit: int = SLACK_MESSAGE_LIMIT) -> list[str]:
         parts.append(part.rstrip() if not in_code else part)
         rest = rest[cut:].lstrip("\n") if not in_code else rest[cut:]
     return [p for p in parts if p.strip()] or [""]
+
+
+def ending_note(finish_reason: str | None, *, max_output_tokens: int, deadline: float, answered: bool) -> str:
+    """What the reply says under an answer that did not end normally (`""` when it did): the answer was cut at
+    the output limit, withheld by the provider's filter, or cut by the bot's answer deadline."""
+    if finish_reason == "length":
+        return (f"_:scissors: Cut off at the output limit ({max_output_tokens} tokens). An admin can raise it with "
+                "`config set maxOutputTokens N` or `spec.model.maxOutputTokens`._")
+    if finish_reason == "content_filter":
+        what = "The rest of this answer was" if answered else "The answer was"
+        return f"_:no_entry: {what} withheld by the model provider's content filter._"
+    if finish_reason == "deadline":
+        return (f"_:hourglass: Cut off: the answer took longer than the bot's {deadline:g}-second answer deadline "
+                "(H1BOT_ANSWER_DEADLINE). Ask again for the rest._")
+    return ""
