@@ -15,6 +15,8 @@ change meaning (a word or a link being written) waits for the next piece.
 """
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -32,6 +34,7 @@ RESERVE = 500  # room kept in a streamed message for a closing code fence and a 
 SOFT_MARGIN = 2000  # within this much of the limit, a streamed message ends at the next line break
 NO_ANSWER = "_(no answer)_"
 _FENCE = "```"
+FINISH_MARGIN = 120  # seconds past the answer deadline a reply may take to be written for good
 
 
 def _why(exc: Exception) -> str:
@@ -49,9 +52,11 @@ class NativeReplyStream:
     def __init__(self, slack: SlackGateway, channel: str, thread_ts: str, *, recipient_user_id: str | None,
                  recipient_team_id: str | None, interval: float = 1.0, buffer_size: int = 256,
                  limit: int = NATIVE_MESSAGE_LIMIT, on_refused: Callable[[str, str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, allow_user_mentions: bool = False):
+                 clock: Callable[[], float] = time.monotonic, allow_user_mentions: bool = False,
+                 fallback_options: dict | None = None):
         self.slack = slack
         self.allow_user_mentions = allow_user_mentions
+        self.fallback_options = fallback_options or {}  # ReplyStream's owner/until/in_flight for a fallback
         self.channel = channel
         self.thread_ts = thread_ts
         self.recipients = {"recipient_user_id": recipient_user_id, "recipient_team_id": recipient_team_id}
@@ -161,7 +166,7 @@ class NativeReplyStream:
         """Slack refused the stream or it broke: the current message's text goes on with `chat.update`."""
         stream, text = self._stream, self._message
         self._fallback = ReplyStream(self.slack, self.channel, self.thread_ts, interval=self.interval,
-                                     allow_user_mentions=self.allow_user_mentions)
+                                     allow_user_mentions=self.allow_user_mentions, **self.fallback_options)
         if stream is None or stream.ts is None:
             self.on_refused(self.channel, _why(exc))
             self._fallback.start()
@@ -209,8 +214,14 @@ class NativeReplyStream:
 class ReplyStreams:
     """Opens the stream of each reply in the configured mode (`update` or `native`, see config.STREAMING_MODES)."""
 
-    def __init__(self, slack: SlackGateway, mode: str = "update", interval: float = 1.0, buffer_size: int = 256):
+    def __init__(self, slack: SlackGateway, mode: str = "update", interval: float = 1.0, buffer_size: int = 256,
+                 answer_deadline: float = 300.0, owner: str | None = None):
         self.slack = slack
+        # Replies say in their metadata who writes them and by when: a restarted bot (same host, another pid) or
+        # any bot past that time knows a reply left unfinished. The margin covers the final writes.
+        self.owner = owner or f"{socket.gethostname()}/{os.getpid()}"
+        self.answer_deadline = answer_deadline
+        self.in_flight: set[str] = set()  # ts of the reply messages this process is writing now
         self.mode = mode
         self.interval = interval
         self.buffer_size = buffer_size
@@ -220,13 +231,15 @@ class ReplyStreams:
              direct: bool, allow_user_mentions: bool = False) -> ReplyStream | NativeReplyStream:
         """`user`/`team`: who asked (the recipients Slack needs for a stream outside a DM); `allow_user_mentions`:
         whether the model's `<@U…>` may notify (`spec.access.allowUserMentions`)."""
+        tracking = {"owner": self.owner, "until": time.time() + self.answer_deadline + FINISH_MARGIN,
+                    "in_flight": self.in_flight}
         if self.mode != "native":
             return ReplyStream(self.slack, channel, thread_ts, interval=self.interval,
-                               allow_user_mentions=allow_user_mentions)
+                               allow_user_mentions=allow_user_mentions, **tracking)
         return NativeReplyStream(self.slack, channel, thread_ts, recipient_user_id=None if direct else user,
                                  recipient_team_id=None if direct else team, interval=self.interval,
                                  buffer_size=self.buffer_size, on_refused=self._refused,
-                                 allow_user_mentions=allow_user_mentions)
+                                 allow_user_mentions=allow_user_mentions, fallback_options=tracking)
 
     def _refused(self, channel: str, why: str) -> None:
         if channel not in self._refused_in:
