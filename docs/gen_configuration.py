@@ -80,6 +80,8 @@ BOT_ENV = (
     EnvVar("H1BOT_UPDATE_INTERVAL", "`1`", "Seconds between `chat.update` calls of a streamed reply (in `native` "
            "streaming: text buffered this long goes out with the next piece, however short). From "
            "spec.slack.updateIntervalSeconds."),
+    EnvVar("H1BOT_ANSWER_DEADLINE", "`300`", "Seconds a whole answer may take (retries included; reasoning models "
+           "think for minutes). Then the reply shows the text so far with a note that it was cut."),
     EnvVar("H1BOT_SLACK_STREAMING", "`update`", "How replies stream into Slack: `update` posts a placeholder and "
            "edits it with throttled `chat.update` (Markdown converted to mrkdwn, follow-up messages past Slack's "
            "limit); `native` uses Slack's text streaming (`chat.startStream`/`appendStream`/`stopStream`, standard "

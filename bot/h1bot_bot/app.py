@@ -147,10 +147,10 @@ class BotRuntime:
         self.identity = await self._identify(client)
         self._llm = LLMClient(api_key=s.openai_api_key, base_url=self._endpoint, organization=s.openai_org_id,
                               timeout=s.llm_timeout, attempts=s.llm_attempts, backoff=s.llm_backoff,
-                              backoff_max=s.llm_backoff_max)
+                              backoff_max=s.llm_backoff_max, answer_deadline=s.answer_deadline)
         slack = SlackGateway(client, s.user_cache_ttl)
         streams = ReplyStreams(slack, mode=s.slack_streaming, interval=s.update_interval,
-                               buffer_size=s.stream_buffer_size)
+                               buffer_size=s.stream_buffer_size, answer_deadline=s.answer_deadline)
         self.pipeline = ReplyPipeline(self.config, slack, self._llm, self.identity, self.metrics, router=self.router,
                                       update_interval=s.update_interval, streams=streams)
         ChatOps(runtime_config, self.pipeline).register(self.router)

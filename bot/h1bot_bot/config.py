@@ -46,7 +46,8 @@ class Settings:
     log_format: str = "text"
     log_level: str = "INFO"
     # Tuning with sensible defaults; tests shrink them.
-    llm_timeout: float = 120.0
+    llm_timeout: float = 120.0  # per read of the model's stream
+    answer_deadline: float = 300.0  # for a whole answer (reasoning models think for minutes); then the text so far
     llm_attempts: int = 3
     llm_backoff: float = 1.0
     llm_backoff_max: float = 20.0
@@ -81,6 +82,13 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         raise SettingsError(f"{key} must be a number of seconds, got {raw!r}") from None
     if value < 0:
         raise SettingsError(f"{key} must not be negative, got {raw!r}")
+    return value
+
+
+def _positive(env: Mapping[str, str], key: str, default: float) -> float:
+    value = _float(env, key, default)
+    if value == 0:
+        raise SettingsError(f"{key} must be more than 0 seconds")
     return value
 
 
@@ -150,6 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace
         slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
         openai_base_url=env.get("OPENAI_BASE_URL") or None,
         update_interval=_float(env, "H1BOT_UPDATE_INTERVAL", float(BUILTIN_DEFAULTS["H1BOT_UPDATE_INTERVAL"])),
+        answer_deadline=_positive(env, "H1BOT_ANSWER_DEADLINE", 300.0),
         slack_streaming=streaming,
         log_format=log_format,
         log_level=log_level,

@@ -6,6 +6,7 @@ Every failure ends as a readable message in the thread; nothing here raises to t
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +18,22 @@ from h1bot_api.status import now_iso
 from h1bot_bot.adapters.llm import LLMClient, LLMError, request_params
 from h1bot_bot.adapters.native_stream import NativeReplyStream, ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
-from h1bot_bot.adapters.streaming import ReplyStream
+from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK, ReplyStream
 from h1bot_bot.core.commands import CommandRequest, CommandRouter, command_name
-from h1bot_bot.core.conversation import BotIdentity, ChatMessage, authors_to_resolve, build_chat, strip_bot_mention
+from h1bot_bot.core.conversation import (
+    BotIdentity,
+    ChatMessage,
+    authors_to_resolve,
+    build_chat,
+    interrupted_replies,
+    interrupted_text,
+    reply_metadata,
+    strip_bot_mention,
+)
 from h1bot_bot.core.effective import REFUSAL, ChannelConfig, ConfigHolder, channel_allowed
-from h1bot_bot.core.formatting import split_message, to_mrkdwn
+from h1bot_bot.core.formatting import SLACK_MESSAGE_LIMIT, ending_note, split_message, to_mrkdwn
 from h1bot_bot.core.history import CountTokens, PreparedHistory
+from h1bot_bot.core.slack_safety import redact
 from h1bot_bot.core.tokens import TokenCounter
 from h1bot_bot.metrics import Metrics
 from h1bot_bot.summarization import Summarization
@@ -33,6 +44,7 @@ EMPTY_QUESTION = ("Hi! Mention me with a question and I'll answer in this thread
                   "reading the thread so far as context.")
 INTERNAL_ERROR = "Sorry, something went wrong on my side while answering. Please try again."
 INTERRUPTED = "I was restarted before I could finish this answer. Please ask again."
+INTERRUPTED_NOTE = "_:warning: Interrupted: the bot restarted before it finished this answer. Please ask again._"
 
 # (chat, channel config, per-message token counter, thread ts) → the chat to send and a note for the reply.
 HistoryStrategy = Callable[[list[ChatMessage], ChannelConfig, CountTokens, str], Awaitable[PreparedHistory]]
@@ -72,6 +84,7 @@ class ReplyPipeline:
         self.streams = streams or ReplyStreams(slack, interval=update_interval)  # update or native streaming
         self.last_error: str | None = None  # the latest failure, for the `debug` command
         self._counters: dict[str, TokenCounter] = {}
+        self._repairs: set[asyncio.Task] = set()  # edits marking interrupted replies, running
         self.summarization = Summarization(llm, metrics, self.counter)
         self.history = history or self.summarization.prepare
 
@@ -85,7 +98,8 @@ class ReplyPipeline:
         return self.counter(model).count_message
 
     async def post(self, incoming: Incoming, markdown: str) -> None:
-        for part in split_message(to_mrkdwn(markdown)):
+        mentions = self.config.current.spec.access.allow_user_mentions
+        for part in split_message(to_mrkdwn(markdown, mentions)):
             await self.slack.post(incoming.channel, incoming.thread_ts, part)
 
     async def handle(self, incoming: Incoming) -> str:
@@ -106,7 +120,7 @@ class ReplyPipeline:
             channel = config.for_channel(incoming.channel)
         except ConfigError as exc:
             self.metrics.errors.labels(kind="config").inc()
-            self.last_error = f"{now_iso()} configuration: {exc}"
+            self.last_error = redact(f"{now_iso()} configuration: {exc}")
             await self.post(incoming, f":warning: I can't answer: my configuration is invalid: {exc}")
             return "config_error"
         outcome = await self.answer(incoming, channel)
@@ -135,14 +149,33 @@ class ReplyPipeline:
         messages = [m for m in messages if m.get("ts") and _ts_key(m["ts"]) <= upto]
         if not any(m.get("ts") == incoming.ts for m in messages):
             messages.append(incoming.event)  # Slack's history can lag the event by a moment
+        self._mark_interrupted(incoming, messages)
         names = await self.slack.names.many(authors_to_resolve(messages, self.identity))
         return build_chat(channel.system_prompt, messages, self.identity, names)
+
+    def _mark_interrupted(self, incoming: Incoming, messages: list[dict[str, Any]]) -> None:
+        """Replies of the bot's left unfinished by a crash say so (in the background; build_chat leaves them out)."""
+        streams = self.streams
+        for message in interrupted_replies(messages, self.identity, owner=streams.owner, now=time.time(),
+                                           in_flight=streams.in_flight):
+            text = interrupted_text(message.get("text", ""), TYPING_MARK, PLACEHOLDER, INTERRUPTED_NOTE,
+                                    SLACK_MESSAGE_LIMIT)
+            metadata = reply_metadata("interrupted", streams.owner, 0)
+            task = asyncio.ensure_future(self.slack.update(incoming.channel, message["ts"], text, metadata))
+            self._repairs.add(task)
+            task.add_done_callback(self._repaired)
+
+    def _repaired(self, task: asyncio.Task) -> None:
+        self._repairs.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not mark an interrupted reply: %s", task.exception())
 
     async def answer(self, incoming: Incoming, channel: ChannelConfig) -> str:
         event = incoming.event
         stream = self.streams.open(incoming.channel, incoming.thread_ts, user=incoming.user,
                                    team=event.get("user_team") or event.get("team") or self.identity.team_id,
-                                   direct=incoming.kind == "dm" or incoming.channel_type == "im")
+                                   direct=incoming.kind == "dm" or incoming.channel_type == "im",
+                                   allow_user_mentions=self.config.current.spec.access.allow_user_mentions)
         stream.start()
         try:
             chat = await self.thread_chat(incoming, channel)
@@ -154,7 +187,11 @@ class ReplyPipeline:
                                     channel.limits.max_output_tokens, channel.temperature)
             completion = await self.llm.stream(params, stream.append)
             self._record_completion(channel.model, completion)
-            await stream.finish(prepared.note)
+            ending = ending_note(completion.finish_reason, max_output_tokens=channel.limits.max_output_tokens,
+                                 deadline=self.llm.answer_deadline, answered=bool(completion.text.strip()))
+            await stream.finish("\n\n".join(note for note in (ending, prepared.note) if note))
+            if ending:  # h1bot_replies_total{outcome="cut"}; the log line says why
+                return f"cut:{completion.finish_reason}"
             return "answered"
         except LLMError as exc:
             self.metrics.errors.labels(kind=exc.kind).inc()

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from h1bot_bot.adapters.llm import LLMClient, request_params
+from h1bot_bot.adapters.llm import DEADLINE, LLMClient, LLMError, request_params
 from h1bot_bot.core.budget import system_prompt_tokens
 from h1bot_bot.core.conversation import ChatMessage
 from h1bot_bot.core.effective import ChannelConfig
@@ -74,6 +74,9 @@ class Summarization:
             params = request_params(channel.model, channel.limits.info, summary_messages(text, level, cap), cap,
                                     SUMMARY_TEMPERATURE)
             completion = await self.llm.stream(params, _discard)
+            if completion.finish_reason == DEADLINE:  # a cut summary must not be cached as the summary
+                raise LLMError("deadline", "Summarizing this thread took longer than the bot's answer deadline "
+                               f"({self.llm.answer_deadline:g} seconds, H1BOT_ANSWER_DEADLINE). Please try again.")
             self.metrics.summarize_calls.labels(model=channel.model).inc()
             self.metrics.tokens.labels(model=channel.model, direction="in").inc(completion.prompt_tokens)
             self.metrics.tokens.labels(model=channel.model, direction="out").inc(completion.completion_tokens)

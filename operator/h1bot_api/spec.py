@@ -88,6 +88,7 @@ class AccessSpec(_Model):
     admins: tuple[Annotated[str, Field(min_length=1)], ...] = Field(default=(), max_length=256)
     channels: ChannelAccess = ChannelAccess()
     answer_bots: bool = False
+    allow_user_mentions: bool = False
 
 
 class SlackSpec(_Model):

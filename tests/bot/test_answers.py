@@ -123,5 +123,5 @@ async def test_markdown_is_shown_as_slack_mrkdwn(running_bot, fake_slack, fake_o
                        "```bash\nkubectl delete pod web-0 **now**\n```")
     question, _ = await fake_slack.mention("C1", "UALICE", "how to fix?")
     reply = await fake_slack.wait_for_texts("C1", question["ts"])
-    assert reply == [("*Fix*\n*Restart* the pod, see <https://runbooks.example/pods|runbook>.\n"
+    assert reply == [("*Fix*\n*Restart* the pod, see <https://runbooks.example/pods|runbook (runbooks.example)>.\n"
                       "```bash\nkubectl delete pod web-0 **now**\n```")]

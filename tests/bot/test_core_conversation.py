@@ -115,7 +115,7 @@ def test_command_router_claims_whole_commands_only():
 
 
 def test_markdown_becomes_mrkdwn():
-    assert to_mrkdwn("**bold** and [link](https://a.b)") == "*bold* and <https://a.b|link>"
+    assert to_mrkdwn("**bold** and [link](https://a.b)") == "*bold* and <https://a.b|link (a.b)>"
     assert to_mrkdwn("") == ""
 
 

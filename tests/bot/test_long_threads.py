@@ -92,3 +92,26 @@ async def test_a_failing_summary_call_ends_in_a_clear_message_in_the_thread(star
         await fake_slack.mention("C1", "UALICE", "summary please", thread_ts=root["ts"])
         [done] = await fake_slack.wait_for_texts("C1", root["ts"])
     assert ":warning:" in done and "The model endpoint failed (HTTP 503)" in done
+
+
+async def test_a_summary_cut_by_the_answer_deadline_is_not_cached_and_the_reply_says_why(start_bot, fake_slack,
+                                                                                         fake_openai):
+    from tests.fakes.openai import Reply
+
+    def dripping_summaries(body: dict):
+        if body["messages"][0]["content"].startswith(("You condense", "You merge", "You write a summary")):
+            return Reply("Discussion of items " * 50, chunk_chars=4, chunk_delay=0.1)
+        return default_responder(body)
+
+    fake_openai.responder = dripping_summaries
+    async with start_bot(SPEC, answer_deadline=0.5):
+        root = long_thread(fake_slack)
+        await fake_slack.mention("C1", "UALICE", "what did we decide?", thread_ts=root["ts"])
+        [reply] = await fake_slack.wait_for_texts("C1", root["ts"])
+        assert "Summarizing this thread took longer than the bot's answer deadline (0.5 seconds" in reply
+        assert not answer_requests(fake_openai)  # no answer from a cut summary
+        fake_openai.responder = summarizing_llm
+        await fake_slack.mention("C1", "UALICE", "and now?", thread_ts=root["ts"])
+        await fake_slack.wait_for_texts("C1", root["ts"], count=2)
+    seen = " ".join(m["content"] for m in answer_requests(fake_openai)[-1].messages)
+    assert "Discussion of items 0" in seen and "Discussion of items Discussion" not in seen

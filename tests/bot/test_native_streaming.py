@@ -19,7 +19,9 @@ async def test_a_mention_streams_its_answer_natively_in_standard_markdown(start_
         question, _ = await fake_slack.mention("C1", "UALICE", "how to fix?")
         replies = await fake_slack.wait_for_replies("C1", question["ts"])
 
-    assert [m["text"] for m in replies] == [MARKDOWN]  # as the model wrote it: Slack renders the Markdown
+    # As the model wrote it (Slack renders the Markdown), the link showing its host.
+    shown = MARKDOWN.replace("[runbook]", "[runbook (runbooks.example)]")
+    assert [m["text"] for m in replies] == [shown]
     [start] = fake_slack.calls_to("chat.startStream")
     assert start.params["thread_ts"] == question["ts"]
     assert (start.params["recipient_user_id"], start.params["recipient_team_id"]) == ("UALICE", fake_slack.team_id)
@@ -28,7 +30,7 @@ async def test_a_mention_streams_its_answer_natively_in_standard_markdown(start_
     assert appends and calls[-1].method == "chat.stopStream"
     assert len(appends) < len(MARKDOWN) / 5 / 4  # pieces are batched, not one call per piece
     assert all(c.params["chunks"][0]["type"] == "markdown_text" for c in appends)
-    assert streamed_text(start.params) + "".join(streamed_text(c.params) for c in calls) == MARKDOWN
+    assert streamed_text(start.params) + "".join(streamed_text(c.params) for c in calls) == shown
     assert not fake_slack.calls_to("chat.update") and not fake_slack.calls_to("chat.postMessage")
 
 

@@ -4,7 +4,10 @@ Reach it with the real `openai.AsyncOpenAI(base_url=fake.base_url, api_key=fake.
 1. the next scripted item, if any (`fake.script(...)`), else
 2. `fake.responder(request_body)` (default: a short deterministic answer naming the last user message).
 An item or a responder's result is a `str`, a `Reply` (text plus streaming pace), a `Failure` (HTTP error), or a
-`Hang` (answer late, for client timeouts). Every request is recorded (`fake.requests`, `fake.chat_requests`) so tests
+`Hang` (answer late, for client timeouts). A `Reply` scripts how a stream ends: its `finish_reason` (`length`,
+`content_filter`), a dropped connection (`fail_after_chars`), or a clean end without finish reason or `[DONE]`
+(`ends_early`); `chunk_delay` drips the pieces.
+Every request is recorded (`fake.requests`, `fake.chat_requests`) so tests
 assert on the roles, names, system prompt, model and token parameters the model saw.
 
     fake.responder = lambda req: "SUMMARY" if "Summarize" in req["messages"][0]["content"] else "answer"
@@ -36,6 +39,7 @@ class Reply:
     finish_reason: str = "stop"
     fail_after_chars: int | None = None  # cut the stream (connection dropped) after this much text
     gate: asyncio.Event | None = None  # the first token waits until the test sets it (no wall-clock race)
+    ends_early: bool = False  # end the stream cleanly after the text, without a finish reason or [DONE]
 
 
 @dataclass
@@ -180,6 +184,9 @@ class FakeOpenAI(LoopbackServer):
                 await asyncio.sleep(reply.chunk_delay)
             await send(choice({"content": piece}))
             sent += len(piece)
+        if reply.ends_early:  # a proxy or endpoint that closes the stream before the end
+            await response.write_eof()
+            return response
         await send(choice({}, reply.finish_reason))
         if (body.get("stream_options") or {}).get("include_usage"):
             await send([], usage=usage)

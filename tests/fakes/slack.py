@@ -3,8 +3,9 @@
 Point a real `AsyncWebClient(base_url=fake.api_url)` at it. The fake keeps channels and their messages, so a test
 writes what people say (`say`, `mention`, `dm`), delivers the events over Socket Mode like Slack does, and asserts
 on what a Slack user sees (`thread_messages`, `thread_texts`). Every Web API call and every envelope/ack is recorded.
-Text streaming (chat.startStream/appendStream/stopStream) lives in slack_streaming.py; streamed replies are thread
-messages like any other.
+Message metadata (`metadata` of chat.postMessage/chat.update) is stored and returned by conversations.replies
+with `include_all_metadata`. Text streaming (chat.startStream/appendStream/stopStream) lives in slack_streaming.py;
+streamed replies are thread messages like any other.
 
     async with FakeSlack() as slack:
         slack.add_user("U1", "Alice")
@@ -229,7 +230,9 @@ class FakeSlack(StreamingApi, LoopbackServer):
         start = int(params.get("cursor") or 0) if str(params.get("cursor") or "0").isdigit() else 0
         page = thread[start:start + limit]
         more = start + limit < len(thread)
-        return {"ok": True, "messages": [dict(m) for m in page], "has_more": more,
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {"ok": True, "has_more": more,
+                "messages": [{k: v for k, v in m.items() if k != "metadata" or with_metadata} for m in page],
                 "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _bot_message(self, params: dict) -> dict[str, Any]:
@@ -244,6 +247,8 @@ class FakeSlack(StreamingApi, LoopbackServer):
         if len(text) > MAX_TEXT:
             return {"ok": False, "error": "msg_too_long"}
         message = {**self._bot_message(params), "ts": self.next_ts()}
+        if params.get("metadata"):
+            message["metadata"] = _metadata(params["metadata"])
         if params.get("thread_ts"):
             message["thread_ts"] = params["thread_ts"]
         if params.get("blocks"):
@@ -262,6 +267,8 @@ class FakeSlack(StreamingApi, LoopbackServer):
             return {"ok": False, "error": "msg_too_long"}
         previous = dict(message)
         message["text"] = text
+        if params.get("metadata"):
+            message["metadata"] = _metadata(params["metadata"])
         message["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
         self._notify()
         if self.echo_bot_messages:
@@ -398,3 +405,8 @@ class FakeSlack(StreamingApi, LoopbackServer):
                              timeout: float = WAIT_TIMEOUT) -> list[str]:  # noqa: ASYNC109
         """The texts of `wait_for_replies`."""
         return [m["text"] for m in await self.wait_for_replies(channel, thread_ts, count, timeout)]
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    """Message metadata as Slack stores it: a JSON object (form-encoded calls send it as a JSON string)."""
+    return json.loads(value) if isinstance(value, str) else dict(value)

@@ -18,6 +18,7 @@ from typing import Any
 
 from h1bot_api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from h1bot_api.status import now_iso
+from h1bot_bot.core.slack_safety import redact
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ def describe_error(exc: BaseException) -> str:
     """A short reason for a failed request: `(503) Service Unavailable`, or the exception's own text."""
     status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
     if status and reason:
-        return f"({status}) {reason}"
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        return redact(f"({status}) {reason}")
+    return redact(str(exc).splitlines()[0][:300]) if str(exc) else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class SlackBotResource:
         involved = {"apiVersion": API_VERSION, "kind": KIND, "name": self.name, "namespace": self.namespace}
         if self.uid:
             involved["uid"] = self.uid
+        message = redact(message)  # Events are read by everyone who may read the namespace
         if len(message) > EVENT_MESSAGE_LIMIT:
             message = message[:EVENT_MESSAGE_LIMIT - 1] + "…"
         return {"apiVersion": "v1", "kind": "Event",

@@ -14,10 +14,19 @@ from dataclasses import dataclass, field
 import openai
 
 from h1bot_api.models import ModelInfo
+from h1bot_bot.core.slack_safety import redact
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+class StreamBroken(Exception):
+    """The answer stream ended without a finish reason (no `[DONE]`): the connection or the endpoint cut it."""
+
+
+RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
+             StreamBroken)
+
+
+DEADLINE = "deadline"  # `Completion.finish_reason` when the answer deadline cut the answer
 
 
 class LLMError(Exception):
@@ -41,6 +50,10 @@ class Completion:
     finish_reason: str | None = None
     chunks: list[str] = field(default_factory=list, repr=False)
 
+    def restart(self, attempt: int) -> None:
+        """Start over for another attempt: nothing received yet."""
+        self.__dict__.update(Completion(attempts=attempt).__dict__)
+
 
 def request_params(model: str, info: ModelInfo, messages: list[dict], max_output_tokens: int,
                    temperature: float) -> dict:
@@ -57,7 +70,7 @@ def _status_text(exc: openai.APIStatusError) -> str:
     if body:
         error = body.get("error", body)
         message = error.get("message", "") if isinstance(error, dict) else str(error)
-    return (message or exc.message or "").strip()[:300]
+    return redact((message or exc.message or "").strip())[:300]
 
 
 def describe_failure(exc: Exception, model: str, endpoint: str, attempts: int, timeout: float) -> LLMError:
@@ -86,6 +99,9 @@ def describe_failure(exc: Exception, model: str, endpoint: str, attempts: int, t
     if isinstance(exc, openai.InternalServerError):
         return LLMError("server", f"The model endpoint failed (HTTP {exc.status_code}){tries}. "
                         "Please try again shortly.", attempts)
+    if isinstance(exc, StreamBroken):
+        return LLMError("incomplete", "The model's answer stream broke off before the end. "
+                        "Please ask again.", attempts)
     if isinstance(exc, openai.APIStatusError):
         return LLMError("bad_request", f"The model endpoint refused the request (HTTP {exc.status_code}): "
                         f"{_status_text(exc)}", attempts)
@@ -110,7 +126,8 @@ class LLMClient:
     """
 
     def __init__(self, api_key: str, base_url: str | Callable[[], str], organization: str | None = None,
-                 timeout: float = 120.0, attempts: int = 3, backoff: float = 1.0, backoff_max: float = 20.0):
+                 timeout: float = 120.0, attempts: int = 3, backoff: float = 1.0, backoff_max: float = 20.0,
+                 answer_deadline: float = 300.0):
         self._base_url = base_url if callable(base_url) else (lambda: base_url)
         self._api_key = api_key
         self._organization = organization
@@ -118,6 +135,7 @@ class LLMClient:
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.backoff_max = backoff_max
+        self.answer_deadline = answer_deadline  # for a whole answer, retries included (`timeout` is per read)
         self._clients: dict[str, openai.AsyncOpenAI] = {}
 
     @property
@@ -150,10 +168,28 @@ class LLMClient:
     async def stream(self, params: dict, on_text: Callable[[str], Awaitable[None]]) -> Completion:
         """Stream one answer, calling `on_text` with each piece; retries only while nothing was streamed yet.
 
-        Raises LLMError. A failure after text has streamed is not retried (the user already sees a part)."""
+        Raises LLMError. A failure after text has streamed is not retried (the user already sees a part).
+        The whole answer gets `answer_deadline` seconds: then the text so far is the answer, with finish reason
+        `DEADLINE` (or, when nothing came, an LLMError of kind `deadline`)."""
         started = time.perf_counter()
+        result = Completion()
+        try:
+            async with asyncio.timeout(self.answer_deadline):
+                return await self._stream_with_retries(params, on_text, started, result)
+        except TimeoutError:
+            if not result.chunks:
+                raise LLMError("deadline", f"The model did not answer within {self.answer_deadline:g} seconds "
+                               "(the bot's answer deadline). Please try again, maybe with a shorter question.",
+                               result.attempts) from None
+            result.text = "".join(result.chunks)
+            result.finish_reason = DEADLINE
+            result.duration = time.perf_counter() - started
+            return result
+
+    async def _stream_with_retries(self, params: dict, on_text: Callable[[str], Awaitable[None]], started: float,
+                                   result: Completion) -> Completion:
         for attempt in range(1, self.attempts + 1):
-            result = Completion(attempts=attempt)
+            result.restart(attempt)  # the same object: the deadline handler reads what arrived
             try:
                 async for piece in self._stream_once(params, result, started):
                     await on_text(piece)
@@ -169,7 +205,7 @@ class LLMClient:
                     await asyncio.sleep(delay)
                     continue
                 error = describe_failure(exc, params.get("model", "?"), self.base_url, attempt, self.timeout)
-                if result.chunks:
+                if result.chunks and not isinstance(exc, StreamBroken):
                     error.user_message = "The answer was interrupted: " + error.user_message
                 raise error from exc
         raise AssertionError("unreachable")
@@ -197,3 +233,5 @@ class LLMClient:
                         result.chunks.append(piece)
                         yield piece
         result.text = "".join(result.chunks)
+        if result.finish_reason is None:
+            raise StreamBroken("the stream ended without a finish reason")

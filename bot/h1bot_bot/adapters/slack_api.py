@@ -82,16 +82,19 @@ class SlackGateway:
         cursor: str | None = None
         while True:
             response = await self.client.conversations_replies(channel=channel, ts=thread_ts,
-                                                               limit=REPLIES_PAGE_SIZE, cursor=cursor)
+                                                               limit=REPLIES_PAGE_SIZE, cursor=cursor,
+                                                               include_all_metadata=True)
             messages.extend(response.get("messages") or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not cursor or not response.get("has_more", True):
                 break
         return messages
 
-    async def post(self, channel: str, thread_ts: str, text: str) -> str:
+    async def post(self, channel: str, thread_ts: str, text: str, metadata: dict[str, Any] | None = None) -> str:
+        """`metadata`: Slack message metadata (`{"event_type": …, "event_payload": {…}}`), e.g. a reply's state."""
+        extra = {"metadata": metadata} if metadata else {}
         response = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text,
-                                                      unfurl_links=False, unfurl_media=False)
+                                                      unfurl_links=False, unfurl_media=False, **extra)
         return response["ts"]
 
     async def post_blocks(self, channel: str, thread_ts: str, text: str, blocks: list[dict[str, Any]]) -> str:
@@ -100,5 +103,6 @@ class SlackGateway:
                                                       blocks=blocks, unfurl_links=False, unfurl_media=False)
         return response["ts"]
 
-    async def update(self, channel: str, ts: str, text: str) -> None:
-        await self.client.chat_update(channel=channel, ts=ts, text=text)
+    async def update(self, channel: str, ts: str, text: str, metadata: dict[str, Any] | None = None) -> None:
+        extra = {"metadata": metadata} if metadata else {}
+        await self.client.chat_update(channel=channel, ts=ts, text=text, **extra)

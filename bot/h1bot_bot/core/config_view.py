@@ -26,6 +26,7 @@ from h1bot_bot.core.overrides import (
     overrides_of,
     spec_value,
 )
+from h1bot_bot.core.slack_safety import redact  # the one redaction (chatops imports it from here too)
 
 SECTION_LIMIT = 2900  # Slack refuses section text over 3,000 characters
 PROMPT_PREVIEW = 1500
@@ -34,8 +35,6 @@ CHANNELS_SHOWN = 10
 LABELS = {"model": "Model", "temperature": "Temperature", "maxOutputTokens": "Max output tokens",
           "thresholdTokens": "Summarize above", "chunkTokens": "Summary chunk", "systemPrompt": "System prompt"}
 
-_SECRET_LOOKING = re.compile(r"\b(xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_*-]{6,})|"
-                             r"(?i:bearer\s+)\S+")
 
 
 @dataclass(frozen=True)
@@ -49,11 +48,6 @@ class Rendered:
 def escape(text: str) -> str:
     """Text shown as-is in mrkdwn: Slack's three control characters escaped."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def redact(text: str) -> str:
-    """`text` with anything that looks like a Slack token or API key replaced (for error messages)."""
-    return _SECRET_LOOKING.sub("[redacted]", text)
 
 
 def _code(value: Any) -> str:

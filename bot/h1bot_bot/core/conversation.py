@@ -6,11 +6,12 @@ display names the model should see.
 
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 ChatMessage = dict[str, str]
+REPLY_EVENT = "h1bot_reply"  # the event_type of the metadata on the bot's replies
 
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _MARKUP = re.compile(r"<([^<>]*)>")  # every Slack markup: <@U1>, <#C1|name>, <!here>, <url|label>
@@ -106,12 +107,54 @@ def speaker(message: Mapping[str, Any], names: Mapping[str, str]) -> str:
     return f"{name} ({who})"
 
 
+def reply_metadata(state: str, owner: str, until: float) -> dict[str, Any]:
+    """Slack message metadata on the bot's reply: `streaming` while it is written (by `owner`, a host/pid, who
+    finishes it before `until`, epoch seconds), `done` once written, `interrupted` once marked so."""
+    return {"event_type": REPLY_EVENT, "event_payload": {"state": state, "owner": owner, "until": int(until)}}
+
+
+def _reply_payload(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = message.get("metadata") or {}
+    return (metadata.get("event_payload") or {}) if metadata.get("event_type") == REPLY_EVENT else {}
+
+
+def is_unfinished_reply(message: Mapping[str, Any], bot: BotIdentity) -> bool:
+    """A reply of the bot's still being written, or whose writer died: never history for the model."""
+    return is_from_bot(message, bot) and _reply_payload(message).get("state") == "streaming"
+
+
+def interrupted_replies(messages: Iterable[Mapping[str, Any]], bot: BotIdentity, *, owner: str, now: float,
+                        in_flight: Collection[str]) -> list[Mapping[str, Any]]:
+    """The bot's unfinished replies nobody will finish: not written by this process now, and written by an
+    earlier process of the same host (pod) or past their `until`."""
+    host = owner.partition("/")[0]
+    found = []
+    for message in messages:
+        if not is_unfinished_reply(message, bot) or message.get("ts") in in_flight:
+            continue
+        payload = _reply_payload(message)
+        writer = str(payload.get("owner") or "")
+        if (writer != owner and writer.partition("/")[0] == host) or now > float(payload.get("until") or 0):
+            found.append(message)
+    return found
+
+
+def interrupted_text(text: str, typing_mark: str, placeholder: str, note: str, limit: int) -> str:
+    """An unfinished reply's text, marked as interrupted: the typing mark (or the placeholder) replaced by `note`."""
+    shown = "" if text == placeholder else text.removesuffix(typing_mark).rstrip()
+    room = limit - len(note) - 2
+    if len(shown) > room:
+        shown = shown[:room - 1] + "…"
+    return f"{shown}\n\n{note}" if shown else note
+
+
 def build_chat(system_prompt: str, messages: Iterable[Mapping[str, Any]], bot: BotIdentity,
                names: Mapping[str, str]) -> list[ChatMessage]:
-    """The chat for the model: the persona, then the thread in order; empty and non-content messages are left out."""
+    """The chat for the model: the persona, then the thread in order; empty and non-content messages are left
+    out, and so are the bot's unfinished replies (a cut text is not what the bot said)."""
     chat: list[ChatMessage] = [{"role": "system", "content": system_prompt}]
     for message in messages:
-        if message.get("subtype") in _SKIPPED_SUBTYPES:
+        if message.get("subtype") in _SKIPPED_SUBTYPES or is_unfinished_reply(message, bot):
             continue
         text = message_text(message, bot, names)
         if not text:

@@ -1,0 +1,150 @@
+"""Text that did not come from us, made safe to show in Slack, in status and in Events.
+
+Two pure steps, applied where every such text passes on its way out:
+- `redact`: credentials (OpenAI keys, Slack tokens, bearer strings, `Authorization:` headers, `api_key=…`)
+  replaced by `[redacted]`. For every text from outside: model output, endpoint error messages, exceptions.
+- `safe_mrkdwn` / `safe_markdown`: Slack markup that would act rather than show — `<!channel>`, `<!here>`,
+  `<!everyone>`, `<!subteam^…>`, `<!date…>`, `<#C…>` and user mentions `<@U…>` (unless the SlackBot allows them,
+  `spec.access.allowUserMentions`) — is shown as text and never triggers; a link with a label shows its real host
+  (`<https://evil|sso.company.com>` → `<https://evil|sso.company.com (evil)>`).
+
+`safe_mrkdwn` is for mrkdwn (`text` of chat.postMessage/chat.update): neutralised markup is escaped with Slack's
+entities (`&lt;!channel&gt;`, shown as `<!channel>`, in code too: Slack decodes the entities everywhere).
+`safe_markdown` is for standard Markdown that Slack renders itself (native streaming `markdown_text`): entities are
+not decoded inside code spans there, so neutralised markup gets a zero-width joiner after its `<` instead, and
+Markdown links `[label](url)` show their host too.
+"""
+
+import re
+from urllib.parse import urlsplit
+
+REDACTED = "[redacted]"
+ZWJ = "\u200d"
+
+_KEYS = r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]{4,}|\bsk-[A-Za-z0-9_*-]{6,}"  # Slack tokens; OpenAI sk-…, sk-proj-…
+_KEYS_ONLY = re.compile(_KEYS)
+_SECRETS = re.compile(
+    _KEYS + r"|(?i:\bauthorization\s*[:=]\s*(?:(?:bearer|basic|token)\s+)?)[^\s,;\"']+"  # Authorization: Bearer x / x
+    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{4,}"  # Bearer <token>
+    r"|(?i:\b(?:api[_-]?key|access[_-]?token|client[_-]?secret|password|secret|token)\b\"?\s*[:=]\s*\"?)"
+    r"[^\s,;&\"'}]{4,}")
+_KEEP_NAME = re.compile(r"^(?i:authorization\s*[:=]\s*(?:(?:bearer|basic|token)\s+)?|bearer\s+|"
+                        r"(?:api[_-]?key|access[_-]?token|client[_-]?secret|password|secret|token)\"?\s*[:=]\s*\"?)")
+
+_TOKEN = re.compile(r"<([^<>\n]*)>")  # a Slack markup token: <@U1>, <!here>, <#C1|x>, <url|label>
+_URL = re.compile(r"(?i:https?://|mailto:)[^\s|<>]+")
+_USER = re.compile(r"@[UW][A-Z0-9]+(?:\|[^|]*)?")
+_STRAY_MARK = re.compile(r"<(?=[!@#])")
+_TRAILING_WORD = re.compile(r"\S+$")
+_MD_LINK = re.compile(r"\[([^\[\]\n]*)\]\(((?i:https?://|mailto:)[^\s()<>]+)\)")
+
+
+def redact(text: str, *, named: bool = True) -> str:
+    """`text` with anything that looks like a credential replaced by `[redacted]` (the name before it is kept).
+
+    `named=False` only replaces what is a credential by its shape (keys and tokens), not `password=…`-style
+    values: for model answers, whose code examples name such variables."""
+    if not text:
+        return text
+    return (_SECRETS if named else _KEYS_ONLY).sub(_redacted, text)
+
+
+def _redacted(match: re.Match) -> str:
+    name = _KEEP_NAME.match(match.group(0))
+    return (name.group(0) if name else "") + REDACTED
+
+
+def link_host(url: str) -> str:
+    """What a reader should see to know where a link goes: the host (the address for mailto:)."""
+    if url.lower().startswith("mailto:"):
+        return url[7:]
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:
+        return url
+
+
+def _labelled(label: str, url: str) -> str:
+    """The label with the link's real host after it, unless the label already is the URL or ends with the host."""
+    host = link_host(url)
+    label = label.strip()
+    if not label or label in (url, host) or label.endswith(f"({host})"):
+        return label or url
+    return f"{label} ({host})"
+
+
+def _is_link(target: str) -> bool:
+    return bool(_URL.fullmatch(target))
+
+
+def safe_mrkdwn(text: str, allow_user_mentions: bool = False) -> str:
+    """Slack mrkdwn in which nothing from outside can notify anyone it may not or hide where a link goes."""
+    if "<" not in text:
+        return text
+    out: list[str] = []
+    at = 0
+    for match in _TOKEN.finditer(text):
+        out.append(text[at:match.start()].replace("<", "&lt;"))
+        inner = match.group(1)
+        target, bar, label = inner.partition("|")
+        if _is_link(target):
+            out.append(f"<{target}|{_labelled(label, target)}>" if bar and label.strip() else f"<{target}>")
+        elif allow_user_mentions and _USER.fullmatch(inner):
+            out.append(match.group(0))
+        else:
+            out.append(f"&lt;{inner}&gt;")
+        at = match.end()
+    out.append(text[at:].replace("<", "&lt;"))
+    return "".join(out)
+
+
+def safe_markdown(text: str, allow_user_mentions: bool = False) -> str:
+    """Standard Markdown (rendered by Slack) with the same guarantees as `safe_mrkdwn`."""
+    if "[" in text and "](" in text:
+        text = _MD_LINK.sub(lambda m: f"[{_labelled(m.group(1), m.group(2))}]({m.group(2)})", text)
+    if "<" not in text:
+        return text
+    out: list[str] = []
+    at = 0
+    for match in _TOKEN.finditer(text):
+        out.append(_STRAY_MARK.sub("<" + ZWJ, text[at:match.start()]))
+        inner = match.group(1)
+        target, bar, label = inner.partition("|")
+        if _is_link(target):
+            out.append(f"[{_labelled(label, target)}]({target})" if bar and label.strip() else f"<{target}>")
+        elif allow_user_mentions and _USER.fullmatch(inner):
+            out.append(match.group(0))
+        else:
+            out.append(_STRAY_MARK.sub("<" + ZWJ, match.group(0)))
+        at = match.end()
+    out.append(_STRAY_MARK.sub("<" + ZWJ, text[at:]))
+    return "".join(out)
+
+
+def stable_length(markdown: str, lookback: int = 400) -> int:
+    """How much of streamed `markdown` can be made safe and sent now: everything but what may still change
+    meaning when more arrives — the trailing word (a key being written), an unclosed `<…` or `[…](…` on the last
+    line. Looks back at most `lookback` characters, so a long answer costs the same per piece."""
+    floor = max(0, len(markdown) - lookback)
+    tail_start = max(markdown.rfind("\n", floor) + 1, floor)
+    tail = markdown[tail_start:]
+    word = _TRAILING_WORD.search(tail)
+    cut = tail_start + word.start() if word else len(markdown)
+    angle = tail.rfind("<")
+    if angle != -1 and ">" not in tail[angle:]:
+        cut = min(cut, tail_start + angle)
+    bracket = tail.rfind("[")
+    if bracket != -1:
+        rest = tail[bracket:]
+        close = rest.find("]")
+        open_link = close == -1 or close == len(rest) - 1 or (rest[close + 1] == "(" and ")" not in rest[close:])
+        if open_link:
+            cut = min(cut, tail_start + bracket)
+    return cut - 1 if cut and markdown[cut - 1] == "<" else cut
+
+
+def outside_text(text: str, limit: int | None = None) -> str:
+    """A text from outside (an endpoint's error message, an exception) for the thread, status or an Event:
+    credentials redacted, Slack markup escaped, optionally cut to `limit` characters."""
+    shown = redact(text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return shown if limit is None or len(shown) <= limit else shown[:limit - 1] + "…"
