@@ -1,7 +1,8 @@
 """The one path to the Kubernetes API: plain-dict requests through the `kubernetes` client's ApiClient.
 
-`apply()` creates a child or merge-patches only the fields the operator owns (see plan.py). The client is
-synchronous; kopf runs the handlers that use it in its thread pool.
+`apply()` creates a child or merge-patches only the fields the operator owns (see plan.py), and only in a child that
+is this SlackBot's own (plan.foreign): any other object holding the name is a ChildConflict, never written.
+The client is synchronous; kopf runs the handlers that use it in its thread pool.
 """
 
 import json
@@ -12,7 +13,7 @@ from typing import Any
 import kubernetes
 
 from h1bot_api import GROUP, PLURAL, VERSION
-from h1bot_operator.plan import controller_uid, plan_patch
+from h1bot_operator.plan import foreign, plan_patch
 
 MERGE_PATCH = "application/merge-patch+json"
 log = logging.getLogger(__name__)
@@ -101,12 +102,8 @@ class Kube:
                 current = self.get(path)
                 if current is None:
                     raise
-        ours = desired["metadata"]["ownerReferences"][0]["uid"]
-        owner = controller_uid(current)
-        if owner is not None and owner != ours:
-            raise ChildConflict(f"{desired['kind']} {desired['metadata']['name']} is controlled by another object")
-        if owner is None and (current["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") is None:
-            raise ChildConflict(f"{desired['kind']} {desired['metadata']['name']} exists and was not made by h1bot")
+        if problem := foreign(desired, current):
+            raise ChildConflict(problem)
         patch = plan_patch(desired, current)
         if patch is None:
             return Applied("unchanged", current)

@@ -8,7 +8,9 @@ the record of the last apply kept in an annotation (like kubectl's client-side a
 import json
 from typing import Any
 
-from h1bot_operator.render import APPLIED_ANNOTATION
+from h1bot_operator.render import APPLIED_ANNOTATION, MANAGED_BY
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 
 def is_subset(desired: Any, actual: Any) -> bool:
@@ -59,26 +61,40 @@ def last_applied(current: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan_patch(desired: dict[str, Any], current: dict[str, Any]) -> dict[str, Any] | None:
-    """The merge patch that restores our fields of `current`, or None when nothing differs."""
+    """The merge patch that restores our fields of `current`, or None when nothing differs.
+
+    Only for a child that `foreign()` says is ours: ownership is never taken, so the patch never touches
+    ownerReferences."""
     meta, current_meta = desired["metadata"], current.get("metadata") or {}
-    ours = meta["ownerReferences"][0]
-    refs = current_meta.get("ownerReferences") or []
-    has_owner = any(ref.get("uid") == ours["uid"] and ref.get("controller") for ref in refs)
     body = {k: v for k, v in desired.items() if k != "metadata"}
     wanted_meta = {"labels": meta["labels"], "annotations": meta["annotations"]}
     # The record may name metadata annotations we rendered (e.g. a ServiceAccount's): those we no longer render go.
     drop = removals(last_applied(current), {**body, "metadata": wanted_meta})
-    if has_owner and is_subset(body, current) and is_subset(wanted_meta, current_meta) and not _present(drop, current):
+    if is_subset(body, current) and is_subset(wanted_meta, current_meta) and not _present(drop, current):
         return None
     patch = _merge(body, {k: v for k, v in drop.items() if k != "metadata"})
     patch["metadata"] = _merge(wanted_meta, drop.get("metadata") or {})
-    if not has_owner:
-        patch["metadata"]["ownerReferences"] = [ref for ref in refs if not ref.get("controller")] + [ours]
     return patch
 
 
-def controller_uid(obj: dict[str, Any]) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("controller"):
-            return ref.get("uid")
-    return None
+def foreign(desired: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """Why `current` (which holds the name of the child `desired`) is not ours to touch, or None when it is.
+
+    Ours means both: our managed-by value and a controller ownerReference to this very SlackBot (its uid). Anything
+    else (made by Helm or by hand, another operator's, another SlackBot's, or ours for a deleted SlackBot of the same
+    name that garbage collection has not removed yet) is left alone and reported as a conflict."""
+    meta = current.get("metadata") or {}
+    owner_uid = desired["metadata"]["ownerReferences"][0]["uid"]
+    managed_by = (meta.get("labels") or {}).get(MANAGED_BY_LABEL)
+    controller = next((ref for ref in meta.get("ownerReferences") or () if ref.get("controller")), None)
+    if managed_by == MANAGED_BY and controller is not None and controller.get("uid") == owner_uid:
+        return None
+    if controller is not None and controller.get("uid") != owner_uid:
+        why = f"it is controlled by {controller.get('kind')} {controller.get('name')} (uid {controller.get('uid')})"
+    elif managed_by != MANAGED_BY:
+        why = f"it is managed by {managed_by!r}" if managed_by else "it has no app.kubernetes.io/managed-by label"
+    else:
+        why = "it has no controller ownerReference to this SlackBot"
+    return (f"{desired['kind']} {meta.get('namespace', desired['metadata']['namespace'])}/{meta.get('name')} "
+            f"already exists and is not this SlackBot's: {why}. h1bot leaves it untouched; rename the SlackBot "
+            f"or remove that {desired['kind']}")

@@ -15,6 +15,7 @@ from h1bot_operator import render
 from h1bot_operator import secrets as secrets_mod
 from h1bot_operator import status as status_mod
 from h1bot_operator.kube import ChildConflict, Kube, object_path
+from h1bot_operator.plan import foreign
 from h1bot_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,18 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
     previous = bot.get("status") or {}
     observed = status_mod.Observed(generation=meta.get("generation"))
     outcome = Outcome(status={})
-    deployment_path = object_path({"apiVersion": "apps/v1", "kind": "Deployment",
-                                   "metadata": {"namespace": namespace, "name": render.child_name(name)}})
+    deployment_ref = {"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"namespace": namespace, "name": render.child_name(name),
+                                   "ownerReferences": [render.owner_reference(bot)]}}
+
+    def own_deployment() -> dict[str, Any] | None:
+        """The bot Deployment as it is now; None when missing or when the name is held by someone else's."""
+        found = kube.get(object_path(deployment_ref))
+        return found if found is not None and foreign(deployment_ref, found) is None else None
     try:
         spec = SlackBotSpec.from_manifest(bot)
     except ConfigError as exc:
-        observed = dataclasses.replace(observed, config_error=str(exc), deployment=kube.get(deployment_path))
+        observed = dataclasses.replace(observed, config_error=str(exc), deployment=own_deployment())
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
 
@@ -66,12 +73,12 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
             rollout = state.checksum != previous.get("secretsChecksum")
             deployment = _apply(kube, desired, outcome, on_write, rollout=rollout)
         else:  # leave a running bot on its current credentials until the Secrets are back
-            deployment = kube.get(deployment_path)
+            deployment = own_deployment()
             outcome.retry, outcome.kind = state.message, "waiting_for_secrets"
-    except ChildConflict as exc:
+    except ChildConflict as exc:  # retried with backoff: the other object may go away (e.g. garbage collection)
         observed = dataclasses.replace(observed, conflict=str(exc))
-        outcome.kind = "conflict"
-        deployment = kube.get(deployment_path)
+        outcome.retry, outcome.kind = str(exc), "conflict"
+        deployment = own_deployment()
     observed = dataclasses.replace(observed, deployment=deployment)
     return _finish(kube, bot, observed, previous, outcome)
 

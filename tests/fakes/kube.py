@@ -157,6 +157,13 @@ class KubeAPI:
     def find_all(self, res: str, namespace: str | None = None) -> list[dict[str, Any]]:
         return self.call(lambda: self.emulator.find_all(res, namespace))
 
+    def received(self, method: str, path: str) -> list[Any]:
+        """The requests the emulator has received (kmock's record) with this method whose path starts with `path`."""
+        def matching() -> list[Any]:
+            return [r for r in self.emulator._requests
+                    if r.method.value == method.upper() and r.url.path.startswith(path)]
+        return self.call(matching)
+
     def request(self, method: str, path: str, body: Any = None,
                 content_type: str = "application/merge-patch+json") -> dict[str, Any]:
         """A JSON request as any client would send it; raises `urllib.error.HTTPError` on errors."""

@@ -4,7 +4,7 @@ import copy
 
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator import render
-from h1bot_operator.plan import plan_patch
+from h1bot_operator.plan import foreign, plan_patch
 from h1bot_operator.settings import OperatorSettings
 from tests.fakes.kube_protocol import merge_patch
 from tests.operator.conftest import slackbot
@@ -51,11 +51,27 @@ def test_keys_no_longer_rendered_are_removed():
     assert annotations["kubectl.kubernetes.io/restartedAt"] == "now", "not ours: kept"
 
 
-def test_missing_owner_reference_is_put_back():
-    current = stored(desired())
-    current["metadata"]["ownerReferences"] = []
-    patch = plan_patch(desired(), current)
-    assert patch["metadata"]["ownerReferences"] == desired()["metadata"]["ownerReferences"]
+def test_only_a_child_made_for_this_very_slackbot_is_ours():
+    assert foreign(desired(), stored(desired())) is None
+
+    no_owner = stored(desired())
+    no_owner["metadata"]["ownerReferences"] = []
+    assert "no controller ownerReference to this SlackBot" in foreign(desired(), no_owner)
+
+    helm = stored(desired())
+    helm["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "Helm"
+    assert "managed by 'Helm'" in foreign(desired(), helm)
+
+    unlabelled = stored(desired())
+    del unlabelled["metadata"]["labels"]["app.kubernetes.io/managed-by"]
+    del unlabelled["metadata"]["ownerReferences"]
+    assert "no app.kubernetes.io/managed-by label" in foreign(desired(), unlabelled)
+
+    stale = stored(desired())  # ours, for a deleted SlackBot of the same name that GC has not collected yet
+    stale["metadata"]["ownerReferences"][0]["uid"] = "uid-old"
+    message = foreign(desired(), stale)
+    assert message.startswith("Deployment default/h1bot-p already exists and is not this SlackBot's")
+    assert "controlled by SlackBot p (uid uid-old)" in message
 
 
 def test_pod_fields_the_slackbot_no_longer_sets_are_removed_and_hand_edits_of_them_restored():
