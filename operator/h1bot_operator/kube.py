@@ -29,6 +29,12 @@ class ChildConflict(Exception):
     """A child's name is taken by an object this SlackBot does not control."""
 
 
+class ChildRejected(Exception):
+    """The API server refused to store a child as rendered (invalid, or denied by admission): the author must act."""
+
+
+REJECTED = (400, 403, 422)  # BadRequest (e.g. an unparseable quantity), Forbidden (admission), Invalid
+
 @dataclass(frozen=True)
 class Applied:
     action: str  # created | patched | unchanged
@@ -91,6 +97,16 @@ class Kube:
         return self.request("PATCH", slackbot_path(namespace, name) + "/status", {"status": status}, MERGE_PATCH)
 
     def apply(self, desired: dict[str, Any]) -> Applied:
+        try:
+            return self._apply(desired)
+        except ApiError as exc:
+            if exc.status not in REJECTED:
+                raise
+            meta = desired["metadata"]
+            raise ChildRejected(f"the API server rejected {desired['kind']} {meta['namespace']}/{meta['name']}: "
+                                f"{exc.message or exc.reason}") from exc
+
+    def _apply(self, desired: dict[str, Any]) -> Applied:
         path = object_path(desired)
         current = self.get(path)
         if current is None:

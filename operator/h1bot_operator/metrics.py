@@ -19,7 +19,8 @@ class OperatorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = r = registry or CollectorRegistry()
         self.reconciles = Counter("h1bot_operator_reconciles", "Reconciles of a SlackBot, by outcome (ok, "
-                                  "waiting_for_secrets, invalid_spec, conflict, error).", ["outcome"], registry=r)
+                                  "waiting_for_secrets, invalid_spec, conflict, rejected, error).", ["outcome"],
+                                  registry=r)
         self.reconcile_seconds = Histogram("h1bot_operator_reconcile_seconds", "Time of one reconcile.",
                                            buckets=_BUCKETS, registry=r)
         self.slackbots = Gauge("h1bot_operator_slackbots", "SlackBots the operator runs, by phase.", ["phase"],

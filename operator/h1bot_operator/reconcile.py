@@ -14,7 +14,7 @@ from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_operator import render
 from h1bot_operator import secrets as secrets_mod
 from h1bot_operator import status as status_mod
-from h1bot_operator.kube import ChildConflict, Kube, object_path
+from h1bot_operator.kube import ChildConflict, ChildRejected, Kube, object_path
 from h1bot_operator.plan import foreign
 from h1bot_operator.settings import OperatorSettings
 
@@ -27,7 +27,7 @@ class Outcome:
     status: dict[str, Any]
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # (type, reason, message)
     retry: str | None = None  # why to try again later (missing Secrets); None when done
-    kind: str = "ok"  # ok, waiting_for_secrets, invalid_spec or conflict (for metrics)
+    kind: str = "ok"  # ok, waiting_for_secrets, invalid_spec, conflict or rejected (for metrics)
 
 
 def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -79,6 +79,10 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         observed = dataclasses.replace(observed, conflict=str(exc))
         outcome.retry, outcome.kind = str(exc), "conflict"
         deployment = own_deployment()
+    except ChildRejected as exc:  # retried with backoff (a webhook or quota may change), one Event per message
+        observed = dataclasses.replace(observed, rejected=str(exc))
+        outcome.retry, outcome.kind = str(exc), "rejected"
+        deployment = own_deployment()
     observed = dataclasses.replace(observed, deployment=deployment)
     return _finish(kube, bot, observed, previous, outcome)
 
@@ -118,6 +122,8 @@ def _transition_events(previous: dict[str, Any], new: dict[str, Any],
         events.append((WARNING, "InvalidSpec", observed.config_error))
     if observed.conflict and old_ready.get("message") != observed.conflict:
         events.append((WARNING, "Conflict", observed.conflict))
+    if observed.rejected and old_ready.get("message") != observed.rejected:
+        events.append((WARNING, status_mod.CHILD_REJECTED, observed.rejected))
     if new_secrets.get("status") == "False" and (old_secrets.get("status"), old_secrets.get("message")) != (
             "False", new_secrets.get("message")):
         events.append((WARNING, "SecretMissing", new_secrets["message"]))

@@ -26,6 +26,7 @@ from h1bot_api.botenv import (
     typed_env,
 )
 from h1bot_api.spec import SlackBotSpec
+from h1bot_operator.quantity import canonical_resources
 from h1bot_operator.secrets import references
 from h1bot_operator.settings import OperatorSettings
 
@@ -37,8 +38,21 @@ BOT_UID = 10001
 DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 
 
+CHILD_PREFIX = "h1bot-"
+# Every child takes one name. A Deployment's name may be a 253-character DNS subdomain, but its pods take their
+# hostname from it (cut at 63), so Kubernetes recommends a DNS label: at most 63 characters for every child.
+MAX_CHILD_NAME = 63
+
+
 def child_name(bot_name: str) -> str:
-    return f"h1bot-{bot_name}"
+    """`h1bot-NAME`; a SlackBot name too long for that keeps a prefix and a stable hash of the whole name (so two
+    long names that share a prefix never share children). The bot's own Role still names the SlackBot itself."""
+    name = CHILD_PREFIX + bot_name
+    if len(name) <= MAX_CHILD_NAME:
+        return name
+    digest = hashlib.sha256(bot_name.encode()).hexdigest()[:10]
+    keep = MAX_CHILD_NAME - len(CHILD_PREFIX) - 1 - len(digest)
+    return f"{CHILD_PREFIX}{bot_name[:keep].rstrip('-.')}-{digest}"
 
 
 def label_value(value: str) -> str:
@@ -149,7 +163,8 @@ def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettin
                           "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5,
                            "failureThreshold": 3},
-        "resources": template.resources if template.resources is not None else DEFAULT_RESOURCES,
+        # As the API server will store them, so that reading them back shows nothing to patch.
+        "resources": canonical_resources(template.resources if template.resources is not None else DEFAULT_RESOURCES),
         "securityContext": {**restricted, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": RESERVED_VOLUME, "mountPath": RESERVED_MOUNT_PATH},

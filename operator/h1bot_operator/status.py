@@ -10,12 +10,15 @@ from h1bot_api import status as api
 from h1bot_operator.render import child_name
 from h1bot_operator.secrets import SecretsState
 
+CHILD_REJECTED = "ChildRejected"
+
 
 @dataclasses.dataclass(frozen=True)
 class Observed:
     generation: int | None
     config_error: str | None = None  # the spec does not parse
     conflict: str | None = None  # a child's name is taken by someone else's object
+    rejected: str | None = None  # the API server refused a child as rendered (its message)
     secrets: SecretsState | None = None  # None: not checked (e.g. the spec is broken)
     suspended: bool = False
     deployment: dict[str, Any] | None = None  # the bot Deployment as read from the API
@@ -55,6 +58,8 @@ def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: st
         ready, phase = (False, "InvalidSpec", observed.config_error), api.FAILED
     elif observed.conflict:
         ready, phase = (False, "Conflict", observed.conflict), api.FAILED
+    elif observed.rejected:
+        ready, phase = (False, CHILD_REJECTED, observed.rejected), api.FAILED
     elif observed.suspended:
         ready, phase = (False, "Suspended", "the bot is suspended"), api.SUSPENDED
     elif not secrets_ok:

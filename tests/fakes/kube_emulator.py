@@ -15,6 +15,9 @@ Also: Secret `stringData` is folded into `data`; owner-reference garbage collect
 server-side `Table` output from a CRD's printer columns (so `kubectl get` shows them); PUT (replace).
 Authentication, off by default: `accepted_tokens` set, a request without one of them as its bearer token (or, over
 TLS, a client certificate with one of `accepted_client_cns`) gets 401.
+Imitations of the API server's own checks, each switchable (tests/fakes/kube_validation.py): `validation` refuses
+invalid names, labels and quantities with the API server's status and wording; `canonical_quantities` stores resource
+quantities canonically (`cpu: 1` → "1"). Both default to on, so the suite sees what a cluster does.
 
 tests/fakes/kube.py serves it on 127.0.0.1 from its own thread (`KubeAPI`) and runs the operator against it.
 """
@@ -49,6 +52,7 @@ from tests.fakes.kube_protocol import (
     status_body,
     stored_form,
 )
+from tests.fakes.kube_validation import canonical_quantities, validate
 from tests.paths import CRD_PATH
 
 EVENT_LOG_SIZE = 50_000  # per resource; older watch positions get 410 Gone
@@ -64,6 +68,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
     accepted_tokens: frozenset[str] | None = None
     accepted_client_cns: frozenset[str] = frozenset()  # over TLS: verified client certificates with these CNs
     unauthorized: list[str] = attrs.field(factory=list)  # "METHOD path" of each request answered 401
+    validation: bool = True  # refuse invalid names, labels and quantities like the API server
+    canonical_quantities: bool = True  # store resource quantities in canonical form like the API server
     _store: dict[Any, dict[tuple[str | None, str], dict[str, Any]]] = attrs.field(
         factory=lambda: defaultdict(dict), init=False)
     _log: dict[Any, tuple[list[int], list[dict[str, Any]]]] = attrs.field(
@@ -333,8 +339,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
                  subresource: str | None) -> dict[str, Any]:
         if subresource not in (None, "status") or (subresource == "status" and "status" not in info.subresources):
             raise api_error(404, "NotFound", f"subresource {subresource!r} is not served")
-        return stored_form(new, old, api_version=self._api_version(res), kind=info.kind,
-                           status_subresource="status" in info.subresources, writes_status=subresource == "status")
+        stored = stored_form(new, old, api_version=self._api_version(res), kind=info.kind,
+                             status_subresource="status" in info.subresources, writes_status=subresource == "status")
+        if self.validation and subresource is None:
+            validate(stored)
+        return canonical_quantities(stored) if self.canonical_quantities else stored
 
     async def _serve_create(self, request: kmock.Request) -> Any:
         info = self._info(request.resource)

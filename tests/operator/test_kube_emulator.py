@@ -1,5 +1,6 @@
 """The API emulator behaves like an API server where our clients depend on it (shared by the bot's tests)."""
 
+import json
 import urllib.error
 
 import kubernetes
@@ -73,3 +74,33 @@ def test_the_api_can_go_down_and_come_back(kube_api: KubeAPI):
     kube_api.start_server()
     assert kube_api.port == port
     wait_until(lambda: kube_api.request("GET", BOT)["kind"] == "SlackBotList", message="the API is back")
+
+
+def _deployment(name: str, memory: object, labels: dict | None = None) -> dict:
+    pod_labels = labels or {"app": "x"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "emu"},
+            "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {"containers": [{"name": "c", "image": "i", "resources": {"requests": {"memory": memory,
+                                                                                              "cpu": 1}}}]}}}}
+
+
+def test_the_api_servers_validation_and_canonical_quantities_can_be_switched_off():
+    deployments = "/apis/apps/v1/namespaces/emu/deployments"
+    with KubeAPI() as api:
+        stored = api.request("POST", deployments, _deployment("canonical", "0.5Gi"))
+        assert stored["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {
+            "memory": "512Mi", "cpu": "1"}
+        for bad, code, wording in ((_deployment("lots", "lots"), 400, "quantities must match the regular expression"),
+                                   (_deployment("label", "1Gi", {"app": "not valid!"}), 422,
+                                    'spec.template.metadata.labels: Invalid value: "not valid!"'),
+                                   (_deployment("x" * 254, "1Gi"), 422, "must be no more than 253 characters")):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                api.request("POST", deployments, bad)
+            assert refused.value.code == code and wording in json.loads(refused.value.read())["message"]
+
+        api.call(lambda: setattr(api.emulator, "validation", False))
+        api.call(lambda: setattr(api.emulator, "canonical_quantities", False))
+        kept = api.request("POST", deployments, _deployment("lots", "lots"))
+        assert kept["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {
+            "memory": "lots", "cpu": 1}

@@ -1,6 +1,7 @@
 """Rendering a SlackBot into its children: pure data in, manifests out."""
 
 import copy
+import re
 
 import kubernetes_validate
 import pytest
@@ -208,3 +209,13 @@ def test_pod_placement_and_workload_identity():
     kubernetes_validate.validate(account, "1.32.0", strict=True)
     for field in ("affinity", "topologySpreadConstraints", "priorityClassName"):
         assert field not in deployment(BOTS["minimal"])["spec"]["template"]["spec"]
+
+
+def test_child_names_are_dns_labels_shortened_with_a_stable_hash():
+    assert render.child_name("helpdesk") == "h1bot-helpdesk"
+    assert render.child_name("a" * 57) == "h1bot-" + "a" * 57  # exactly 63: kept
+    first, second = render.child_name("team-" + "x" * 80 + "-one"), render.child_name("team-" + "x" * 80 + "-two")
+    assert first != second, "names sharing a long prefix never share children"
+    assert first == render.child_name("team-" + "x" * 80 + "-one"), "stable"
+    for name in (first, second, render.child_name("a" * 45 + "." + "b" * 200)):
+        assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name), name
