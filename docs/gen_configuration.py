@@ -57,6 +57,11 @@ OPERATOR_ENV = (
            "`metricsPort`."),
     EnvVar("H1BOT_RESYNC_SECONDS", "`300`", "Every SlackBot is reconciled again this often, whatever the watches "
            "saw (changes lost during an API outage); `0` turns it off."),
+    EnvVar("H1BOT_REQUIRE_SECRET_LABEL", "`true`", "Only Secrets labelled `chatops.h1bot.dev/credentials=true` may "
+           "be referenced by a SlackBot; `false` allows any Secret of its namespace (docs/security.md). The chart "
+           "sets it from `secrets.requireOptInLabel`."),
+    EnvVar("H1BOT_ALLOWED_BASE_URLS", "`https://*`", "Comma-separated globs of the model base URLs a SlackBot may "
+           "use (docs/security.md); passed on to every bot. The chart sets it from `models.allowedBaseURLs`."),
     EnvVar("LOG_LEVEL", "`INFO`", "`DEBUG` turns on kopf's verbose logging."),
     EnvVar("KUBECONFIG", "unset", "Kubeconfig file(s), `:`-separated and merged like kubectl's (CLI "
            "`--kubeconfig`; `--context` picks a context, default the current one). Unset: the pod's ServiceAccount "
@@ -77,6 +82,9 @@ BOT_ENV = (
     EnvVar("SLACK_API_URL", "`https://slack.com/api/`", "Slack Web API base URL."),
     EnvVar("OPENAI_BASE_URL", "`https://api.openai.com/v1`", "OpenAI-compatible endpoint; spec.model.baseURL wins "
            "when set."),
+    EnvVar("H1BOT_ALLOWED_BASE_URLS", "empty (any URL)", "Comma-separated globs of the model endpoints the bot may "
+           "send its key to (set by the operator from its own setting); a live change of spec.model.baseURL to "
+           "another URL is refused and the bot keeps its endpoint."),
     EnvVar("H1BOT_UPDATE_INTERVAL", "`1`", "Seconds between `chat.update` calls of a streamed reply (in `native` "
            "streaming: text buffered this long goes out with the next piece, however short). From "
            "spec.slack.updateIntervalSeconds."),

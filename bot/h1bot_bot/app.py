@@ -33,6 +33,7 @@ from h1bot_bot.config import DEFAULT_OPENAI_BASE_URL, Settings
 from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.effective import BotConfig, ConfigHolder
+from h1bot_bot.core.endpoint_guard import EndpointGuard, EndpointRefused
 from h1bot_bot.metrics import Metrics
 from h1bot_bot.pipeline import ReplyPipeline
 from h1bot_bot.runtime_config import FileStore, RuntimeConfig
@@ -89,6 +90,7 @@ class BotRuntime:
         self.slack_app: SlackBotApp | None = None
         self.pipeline: ReplyPipeline | None = None
         self.health: HealthServer | None = None
+        self._endpoints = EndpointGuard(settings.allowed_base_urls)
         self._session: aiohttp.ClientSession | None = None
         self._llm: LLMClient | None = None
         self._team = ""
@@ -132,8 +134,13 @@ class BotRuntime:
         return BotIdentity(user_id=auth["user_id"], bot_id=auth.get("bot_id") or "", team_id=auth.get("team_id", ""))
 
     def _endpoint(self) -> str:
-        """The model endpoint of the current config: spec.model.baseURL (live), else OPENAI_BASE_URL."""
-        return self.config.current.spec.model.base_url or self.settings.openai_base_url or DEFAULT_OPENAI_BASE_URL
+        """The model endpoint of the current config: spec.model.baseURL (live), else OPENAI_BASE_URL; one outside
+        H1BOT_ALLOWED_BASE_URLS is refused (logged once) and the last allowed endpoint kept."""
+        wanted = self.config.current.spec.model.base_url or self.settings.openai_base_url or DEFAULT_OPENAI_BASE_URL
+        endpoint, refused = self._endpoints.choose(wanted)
+        if refused:
+            log.error("%s", refused)
+        return endpoint
 
     async def start(self) -> "BotRuntime":
         s = self.settings
@@ -145,6 +152,10 @@ class BotRuntime:
         client = AsyncWebClient(token=s.slack_bot_token, base_url=s.slack_api_url, session=self._session)
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         self.identity = await self._identify(client)
+        try:
+            self._endpoint()
+        except EndpointRefused as exc:
+            raise StartupError(str(exc)) from None
         self._llm = LLMClient(api_key=s.openai_api_key, base_url=self._endpoint, organization=s.openai_org_id,
                               timeout=s.llm_timeout, attempts=s.llm_attempts, backoff=s.llm_backoff,
                               backoff_max=s.llm_backoff_max, answer_deadline=s.answer_deadline)

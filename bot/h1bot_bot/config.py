@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from h1bot_api.botenv import BUILTIN_DEFAULTS, LOG_FORMATS, STREAMING_MODES, typed_env
+from h1bot_api.endpoints import parse_patterns
 from h1bot_api.spec import ConfigError, SlackBotSpec
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -40,6 +41,8 @@ class Settings:
     http_port: int = 8080
     slack_api_url: str = DEFAULT_SLACK_API_URL
     openai_base_url: str | None = None
+    # Globs of the endpoints the OpenAI key may go to (h1bot_api.endpoints); empty: any.
+    allowed_base_urls: tuple[str, ...] = ()
     update_interval: float = 1.0
     slack_streaming: str = "update"
     stream_buffer_size: int = 256  # characters batched per chat.appendStream (slack_sdk's default)
@@ -157,6 +160,7 @@ def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace
         http_port=port,
         slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
         openai_base_url=env.get("OPENAI_BASE_URL") or None,
+        allowed_base_urls=parse_patterns(env.get("H1BOT_ALLOWED_BASE_URLS"), default=()),
         update_interval=_float(env, "H1BOT_UPDATE_INTERVAL", float(BUILTIN_DEFAULTS["H1BOT_UPDATE_INTERVAL"])),
         answer_deadline=_positive(env, "H1BOT_ANSWER_DEADLINE", 300.0),
         slack_streaming=streaming,

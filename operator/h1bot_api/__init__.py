@@ -11,5 +11,8 @@ PLURAL = "slackbots"
 SINGULAR = "slackbot"
 SHORT_NAME = "sb"
 CRD_NAME = f"{PLURAL}.{GROUP}"
+# Only Secrets carrying this label set to "true" may be referenced by a SlackBot (unless the operator relaxes it).
+CREDENTIALS_LABEL = f"{GROUP}/credentials"
 
-__all__ = ["API_VERSION", "CRD_NAME", "GROUP", "KIND", "PLURAL", "SHORT_NAME", "SINGULAR", "VERSION"]
+__all__ = ["API_VERSION", "CRD_NAME", "CREDENTIALS_LABEL", "GROUP", "KIND", "PLURAL", "SHORT_NAME", "SINGULAR",
+           "VERSION"]

@@ -78,9 +78,8 @@ class Kube:
                 return None
             raise
 
-    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        return None if secret is None else dict(secret.get("data") or {})
+    def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
 
     def slackbot(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.get(slackbot_path(namespace, name))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from h1bot_api import status as api
+from h1bot_api.endpoints import base_url_problem
 from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_operator import render
 from h1bot_operator import secrets as secrets_mod
@@ -61,9 +62,18 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
 
+    if spec.model.base_url and (problem := base_url_problem(spec.model.base_url, settings.allowed_base_urls)):
+        observed = dataclasses.replace(observed, config_error=f"spec.model.baseURL: {problem}",
+                                       deployment=own_deployment())
+        outcome.kind = "invalid_spec"
+        return _finish(kube, bot, observed, previous, outcome)
+
     refs = secrets_mod.references(spec)
-    data = {secret: kube.secret_data(namespace, secret) for secret in secrets_mod.secret_names(spec)}
-    state = secrets_mod.resolve(refs, data, namespace)
+    found = {secret: kube.secret(namespace, secret) for secret in secrets_mod.secret_names(spec)}
+    data = {name: None if obj is None else dict(obj.get("data") or {}) for name, obj in found.items()}
+    unlabelled = {name for name, obj in found.items()
+                  if obj is not None and settings.require_secret_label and not secrets_mod.opted_in(obj)}
+    state = secrets_mod.resolve(refs, data, namespace, not_opted_in=unlabelled)
     observed = dataclasses.replace(observed, secrets=state, suspended=spec.suspend)
     try:
         for child in render.children(bot, spec):
@@ -126,7 +136,7 @@ def _transition_events(previous: dict[str, Any], new: dict[str, Any],
         events.append((WARNING, status_mod.CHILD_REJECTED, observed.rejected))
     if new_secrets.get("status") == "False" and (old_secrets.get("status"), old_secrets.get("message")) != (
             "False", new_secrets.get("message")):
-        events.append((WARNING, "SecretMissing", new_secrets["message"]))
+        events.append((WARNING, new_secrets.get("reason") or "SecretMissing", new_secrets["message"]))
     if new_secrets.get("status") == "True" and old_secrets.get("status") == "False":
         events.append((NORMAL, "SecretsResolved", new_secrets["message"]))
     if new.get("phase") != previous.get("phase") and new.get("phase") in (api.RUNNING, api.SUSPENDED):

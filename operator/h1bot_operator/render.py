@@ -25,6 +25,7 @@ from h1bot_api.botenv import (
     RESERVED_VOLUME,
     typed_env,
 )
+from h1bot_api.endpoints import ENV as ALLOWED_BASE_URLS_ENV
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator.quantity import canonical_resources
 from h1bot_operator.secrets import references
@@ -133,6 +134,7 @@ def _env(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettings) ->
         {"name": NAME_ENV, "value": bot["metadata"]["name"]},
         {"name": NAMESPACE_ENV, "value": bot["metadata"]["namespace"]},
         {"name": HTTP_PORT_ENV, "value": str(HTTP_PORT)},
+        {"name": ALLOWED_BASE_URLS_ENV, "value": ",".join(settings.allowed_base_urls)},
     ]
     env += [{"name": ref.env, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
             for ref in references(spec)]

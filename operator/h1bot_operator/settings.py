@@ -9,6 +9,7 @@ from importlib import metadata
 from pydantic import ValidationError
 
 from h1bot_api.botenv import OWNED_ENV, OWNED_ENV_MESSAGE
+from h1bot_api.endpoints import DEFAULT_ALLOWED_BASE_URLS, parse_patterns
 from h1bot_api.spec import EnvVar, LoggingSpec, SlackSpec
 
 # Bot-wide defaults (chart values `bots.*`): env var of the operator → (section, field) of the SlackBot spec.
@@ -93,6 +94,10 @@ class OperatorSettings:
     # Every SlackBot is reconciled again this often, whatever the watches saw (events lost in an outage); 0: never.
     resync_seconds: float = 300.0
     bot_defaults: BotDefaults = dataclasses.field(default_factory=BotDefaults)
+    # Only Secrets labelled chatops.h1bot.dev/credentials=true may be referenced (False: any Secret of the namespace).
+    require_secret_label: bool = True
+    # Globs of the model base URLs a SlackBot may use (h1bot_api.endpoints); passed on to every bot.
+    allowed_base_urls: tuple[str, ...] = DEFAULT_ALLOWED_BASE_URLS
 
     @property
     def clusterwide(self) -> bool:
@@ -118,6 +123,12 @@ class OperatorSettings:
             if not raw_port.isdigit():
                 raise ValueError(f"H1BOT_METRICS_PORT must be a port number, not {raw_port!r}")
             values["metrics_port"] = int(raw_port)
+        raw_label = env.get("H1BOT_REQUIRE_SECRET_LABEL", "").strip().lower()
+        if raw_label:
+            if raw_label not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"H1BOT_REQUIRE_SECRET_LABEL must be true or false, not {raw_label!r}")
+            values["require_secret_label"] = raw_label in ("true", "1", "yes")
+        values["allowed_base_urls"] = parse_patterns(env.get("H1BOT_ALLOWED_BASE_URLS"))
         if env.get("H1BOT_BOT_IMAGE", "").strip():
             values["bot_image"] = env["H1BOT_BOT_IMAGE"].strip()
         values.update(overrides)

@@ -36,7 +36,7 @@ def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: st
 
     if observed.secrets is not None:
         ok = observed.secrets.resolved
-        conditions.append(api.condition(api.SECRETS_RESOLVED, ok, "Resolved" if ok else "SecretMissing",
+        conditions.append(api.condition(api.SECRETS_RESOLVED, ok, observed.secrets.reason,
                                         observed.secrets.message, gen, old, now))
     else:
         conditions += [c for c in old if c.get("type") == api.SECRETS_RESOLVED]

@@ -180,7 +180,8 @@ async def test_with_the_api_server_down_a_change_applies_now_and_is_saved_once_i
 
 async def test_config_shows_the_overrides_and_never_a_secret(kube, fake_slack, fake_openai):
     values = {"bot": fake_slack.bot_token, "app": fake_slack.app_token, "openai": fake_openai.api_key}
-    kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "default"},
+    kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "creds", "namespace": "default", "labels": {"chatops.h1bot.dev/credentials": "true"}},
                 "stringData": values})
     async with cluster_bot(fake_slack, fake_openai):
         await ask(fake_slack, ADMIN, "model gpt-4o-mini")
@@ -220,3 +221,23 @@ async def test_a_new_model_endpoint_in_the_spec_is_used_without_a_restart(kube, 
     assert [r.messages[-1]["content"] for r in other_endpoint.chat_requests] == [
         "Bob (UBOB): which endpoint answers?"]
     assert fake_openai.chat_requests == []
+
+
+async def test_a_live_change_to_an_endpoint_the_operator_does_not_allow_is_refused(kube, fake_slack, fake_openai,
+                                                                                  caplog):
+    """The operator passes its allow-list (H1BOT_ALLOWED_BASE_URLS); the key never goes to another endpoint."""
+    from tests.fakes.openai import FakeOpenAI
+
+    allowed = (f"{fake_openai.base_url}*",)
+    async with FakeOpenAI() as elsewhere, cluster_bot(fake_slack, fake_openai, allowed_base_urls=allowed) as bot:
+        patch_spec(kube, {"model": {"baseURL": elsewhere.base_url}})
+        await eventually(lambda: bot.config.current.spec.model.base_url == elsewhere.base_url)
+        for text in ("first question", "second question"):
+            message, _ = await fake_slack.mention("C1", USER, text)
+            await fake_slack.wait_for(lambda m=message: any(r["text"].startswith("Answer to")
+                                                           for r in fake_slack.bot_replies("C1", m["ts"])), timeout=8)
+    assert elsewhere.chat_requests == []
+    assert len(fake_openai.chat_requests) == 2, "answered by the endpoint it had"
+    refusals = [r.getMessage() for r in caplog.records if "refusing the new spec.model.baseURL" in r.getMessage()]
+    assert len(refusals) == 1, "logged once, not per request"
+    assert f"keeping {fake_openai.base_url}" in refusals[0] and "not an allowed model endpoint" in refusals[0]

@@ -44,6 +44,8 @@ EVERYTHING_CHANGED = {
     "commonLabels": {"team": "platform"},
     "metricsPort": 9100,
     "resyncSeconds": 60,
+    "secrets": {"requireOptInLabel": False},
+    "models": {"allowedBaseURLs": ["https://api.openai.com/*", "https://*.openai.azure.com/*"]},
     "podMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}},
     "fullnameOverride": "chatops",
 }
@@ -51,6 +53,15 @@ EVERYTHING_CHANGED = {
 
 NO_BOT_DEFAULTS = {"H1BOT_BOTS_STREAMING": "", "H1BOT_BOTS_UPDATE_INTERVAL": "", "H1BOT_BOTS_LOG_FORMAT": "",
                    "H1BOT_BOTS_LOG_LEVEL": "", "H1BOT_BOTS_ENV": "[]"}
+
+
+def aggregated(role: dict[str, Any]) -> bool:
+    return any(k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in role["metadata"]["labels"])
+
+
+def operator_cluster_roles(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operator's own ClusterRoles (not the ones aggregated into view/edit/admin for SlackBot users)."""
+    return [role for role in only(objects, "ClusterRole") if not aggregated(role)]
 
 
 def notes(chart, values: dict[str, Any] | None = None) -> str:
@@ -73,8 +84,9 @@ def grants(rules: list[dict[str, Any]], group: str, resource: str, verb: str) ->
 
 def test_default_install_serves_all_namespaces_through_one_cluster_role(chart):
     objects = render(chart)
-    assert sorted(o["kind"] for o in objects) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
-    (role,), (binding,) = only(objects, "ClusterRole"), only(objects, "ClusterRoleBinding")
+    assert sorted(o["kind"] for o in objects if not (o["kind"] == "ClusterRole" and aggregated(o))) == [
+        "ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+    (role,), (binding,) = operator_cluster_roles(objects), only(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
     rules = role["rules"]
@@ -103,7 +115,7 @@ def test_watched_namespaces_get_a_role_each_and_the_cluster_sees_only_discovery(
                                       "name": role["metadata"]["name"]}
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
     assert not only(objects, "Role", NAMESPACE), "the operator's own namespace is not served unless listed"
-    (cluster_role,) = only(objects, "ClusterRole")
+    (cluster_role,) = operator_cluster_roles(objects)
     assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"customresourcedefinitions",
                                                                                  "namespaces"}
     assert env_of(operator_container(objects))["H1BOT_NAMESPACES"] == "team-a,team-b"
@@ -111,7 +123,7 @@ def test_watched_namespaces_get_a_role_each_and_the_cluster_sees_only_discovery(
 
 def test_peering_grants_kopf_peering_objects_at_the_scope_the_operator_serves(chart):
     cluster_wide = render(chart, {"peering": {"name": "h1bot"}})
-    (role,) = only(cluster_wide, "ClusterRole")
+    (role,) = operator_cluster_roles(cluster_wide)
     for group in ("kopf.dev", "zalando.org"):
         assert grants(role["rules"], group, "clusterkopfpeerings", "patch")
     assert env_of(operator_container(cluster_wide))["H1BOT_PEERING"] == "h1bot"
@@ -145,7 +157,8 @@ def test_operator_runs_once_non_root_read_only_with_kopf_liveness_probes(chart):
     env = env_of(container)
     assert env == {"H1BOT_BOT_IMAGE": f"ghcr.io/h1bot/h1bot-bot:{chart.metadata['appVersion']}",
                    "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": "", "H1BOT_METRICS_PORT": "9090",
-                   "H1BOT_RESYNC_SECONDS": "300", **NO_BOT_DEFAULTS}
+                   "H1BOT_RESYNC_SECONDS": "300", **NO_BOT_DEFAULTS, "H1BOT_REQUIRE_SECRET_LABEL": "true",
+                   "H1BOT_ALLOWED_BASE_URLS": "https://*"}
 
 
 def test_non_default_values_reach_the_objects(chart):
@@ -163,7 +176,9 @@ def test_non_default_values_reach_the_objects(chart):
                                  "H1BOT_BOTS_STREAMING": "native", "H1BOT_BOTS_UPDATE_INTERVAL": "0.5",
                                  "H1BOT_BOTS_LOG_FORMAT": "json", "H1BOT_BOTS_LOG_LEVEL": "WARNING",
                                  "H1BOT_BOTS_ENV": json.dumps(EVERYTHING_CHANGED["bots"]["env"],
-                                                              separators=(",", ":"))}
+                                                              separators=(",", ":")),
+                                 "H1BOT_REQUIRE_SECRET_LABEL": "false",
+                                 "H1BOT_ALLOWED_BASE_URLS": "https://api.openai.com/*,https://*.openai.azure.com/*"}
     assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
     for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
         assert pod["spec"][key] == EVERYTHING_CHANGED[key]
@@ -366,3 +381,25 @@ def test_notes_tell_the_next_steps(chart):
     assert "every namespace" in text
     assert "team-a, team-b" in notes(chart, NAMESPACED)
 
+
+
+def test_namespace_users_get_slackbots_through_the_built_in_view_edit_and_admin_roles(chart):
+    roles = [r for r in only(render(chart), "ClusterRole") if aggregated(r)]
+    for role in roles:
+        validate(role, KUBE_VERSION, strict=True)
+
+    def aggregated_into(name: str) -> list[dict[str, Any]]:
+        return [rule for role in roles if role["metadata"]["labels"].get(
+            f"rbac.authorization.k8s.io/aggregate-to-{name}") == "true" for rule in role["rules"]]
+    view, edit, admin = aggregated_into("view"), aggregated_into("edit"), aggregated_into("admin")
+    for verb in ("get", "list", "watch"):
+        assert grants(view, "chatops.h1bot.dev", "slackbots", verb) and grants(view, "chatops.h1bot.dev",
+                                                                                "slackbots/status", verb)
+    for verb in ("create", "update", "patch", "delete"):
+        assert not grants(view, "chatops.h1bot.dev", "slackbots", verb), f"view may {verb}"
+        for rules in (edit, admin):
+            assert grants(rules, "chatops.h1bot.dev", "slackbots", verb)
+            assert not grants(rules, "chatops.h1bot.dev", "slackbots/status", verb), "status is not theirs"
+    assert not any(r["resources"] != ["slackbots"] and set(r["verbs"]) - {"get", "list", "watch"}
+                   for r in view + edit + admin), "nothing but SlackBots is granted"
+    assert not [r for r in only(render(chart, {"aggregateRoles": False}), "ClusterRole") if aggregated(r)]

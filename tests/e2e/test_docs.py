@@ -126,7 +126,8 @@ def test_gke_guide_uses_the_names_the_repository_defines():
     assert all(column in GKE for column in columns), columns
 
 
-@pytest.mark.parametrize("doc", ["docs/gke.md", "docs/kind.md", "docs/configuration.md", "README.md"])
+@pytest.mark.parametrize("doc", ["docs/gke.md", "docs/kind.md", "docs/configuration.md", "docs/security.md",
+                                 "README.md"])
 def test_relative_links_resolve(doc):
     path = REPO / doc
     prose = re.sub(r"`[^`\n]*`", "", path.read_text())  # code spans hold regexes, not links

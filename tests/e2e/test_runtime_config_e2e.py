@@ -58,7 +58,8 @@ def bot_status(api: KubeAPI) -> dict:
 async def test_a_slack_change_shows_in_kubectl_and_the_operator_neither_rolls_the_bot_nor_touches_it(
         cluster, fake_slack, fake_openai):
     api, kubeconfig = cluster
-    api.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "default"},
+    api.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "creds", "namespace": "default", "labels": {"chatops.h1bot.dev/credentials": "true"}},
                "stringData": {"bot": "xoxb-1", "app": "xapp-1", "openai": "sk-1"}})
     api.apply(slackbot())
     await eventually(lambda: bot_status(api).get("observedGeneration") == 1, timeout=20,

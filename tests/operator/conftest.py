@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from h1bot_api import CREDENTIALS_LABEL
 from h1bot_operator.settings import OperatorSettings
 from tests.fakes.kube import KubeAPI, OperatorThread
 from tests.paths import REPO
@@ -26,7 +27,8 @@ def operator_settings() -> OperatorSettings:
 
 def secret(name: str, namespace: str = "default", **values: str) -> dict[str, Any]:
     values = values or {"slack-bot-token": "xoxb-1", "slack-app-token": "xapp-1", "openai-api-key": "sk-1"}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace,
+                                                               "labels": {CREDENTIALS_LABEL: "true"}},
             "type": "Opaque", "stringData": values}
 
 

@@ -32,3 +32,12 @@ def test_missing_secret_and_key_are_named():
     assert missing_secret.message == "Secret team-a/creds not found"
     missing_key = resolve(references(SPEC), {"creds": {"slack-bot-token": "eA==", "slack-app-token": "eA=="}}, "ns")
     assert missing_key.missing == ("key 'openai-api-key' not found in Secret ns/creds (needed for OPENAI_API_KEY)",)
+
+
+def test_a_secret_that_has_not_opted_in_is_refused_with_how_to_opt_in():
+    refused = resolve(references(SPEC), {"creds": DATA}, "team-a", not_opted_in={"creds"})
+    assert not refused.resolved and refused.checksum is None and refused.reason == "SecretNotOptedIn"
+    assert refused.message == ("Secret team-a/creds has not opted in to be used by SlackBots: if it is meant for this "
+                               "bot, run `kubectl label secret creds -n team-a chatops.h1bot.dev/credentials=true`")
+    assert resolve(references(SPEC), {"creds": None}, "ns", not_opted_in={"creds"}).reason == "SecretMissing"
+    assert resolve(references(SPEC), {"creds": DATA}, "ns").reason == "Resolved"

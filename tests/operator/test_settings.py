@@ -63,3 +63,14 @@ def test_bot_defaults_come_from_the_charts_variables():
 def test_bad_bot_defaults_stop_the_operator_naming_the_variable(env, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         OperatorSettings.from_env(env)
+
+
+def test_secure_defaults_and_how_to_relax_them():
+    default = OperatorSettings.from_env({})
+    assert default.require_secret_label and default.allowed_base_urls == ("https://*",)
+    relaxed = OperatorSettings.from_env({"H1BOT_REQUIRE_SECRET_LABEL": "false",
+                                         "H1BOT_ALLOWED_BASE_URLS": "https://api.openai.com/*, http://ollama:11434/*"})
+    assert not relaxed.require_secret_label
+    assert relaxed.allowed_base_urls == ("https://api.openai.com/*", "http://ollama:11434/*")
+    with pytest.raises(ValueError, match="H1BOT_REQUIRE_SECRET_LABEL must be true or false"):
+        OperatorSettings.from_env({"H1BOT_REQUIRE_SECRET_LABEL": "maybe"})
