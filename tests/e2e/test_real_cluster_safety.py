@@ -94,3 +94,25 @@ def test_resyncs_in_steady_state_change_nothing(namespace: Namespace, tmp_path: 
         after = kubectl.get("deployment.apps", child_name("steady"))
         assert after["metadata"]["generation"] == created["metadata"]["generation"], json.dumps(after["spec"])
         assert events(kubectl, "steady", "Updated") == []
+
+
+def test_a_secret_that_has_not_opted_in_and_a_disallowed_endpoint_are_refused(namespace: Namespace,
+                                                                               operator: OperatorProcess):
+    kubectl = namespace.kubectl
+    secret, bot = example("secret.yaml", namespace.name), example("slackbot.yaml", namespace.name)
+    secret["metadata"]["labels"] = {}
+    assert kubectl.apply([secret, bot]).returncode == 0
+    name = bot["metadata"]["name"]
+
+    def secrets_condition() -> dict[str, Any]:
+        status = (kubectl.get(SLACKBOTS, name) or {}).get("status") or {}
+        return next((c for c in status.get("conditions") or () if c["type"] == "SecretsResolved"), {})
+    refused = wait_until(lambda: (c := secrets_condition()).get("reason") == "SecretNotOptedIn" and c, timeout=60,
+                         interval=0.5, message="SecretsResolved=False, SecretNotOptedIn")
+    assert "kubectl label secret" in refused["message"]
+    assert kubectl.get("deployment.apps", child_name(name)) is None
+
+    kubectl("patch", SLACKBOTS, name, "--type=merge", '--patch={"spec": {"model": {"baseURL": "http://x.example/v1"}}}')
+    ready = wait_until(lambda: (c := ready_condition(kubectl, name)).get("reason") == "InvalidSpec" and c, timeout=60,
+                       interval=0.5, message="Ready=False, InvalidSpec")
+    assert "spec.model.baseURL" in ready["message"]

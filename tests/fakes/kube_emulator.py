@@ -30,7 +30,6 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +42,12 @@ from kmock._internal import apps, k8s
 
 from tests.fakes.kube_protocol import (
     api_error,
-    match_fields,
-    match_labels,
+    crd_resources,
     merge_patch,
     namespace_object,
     now_iso,
     printer_table,
+    request_matcher,
     status_body,
     stored_form,
 )
@@ -97,18 +96,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
     # --- setup -----------------------------------------------------------------------------------------------------
     def register_crd(self, path: Path | str = CRD_PATH) -> None:
         """Serve the custom resource a CRD file defines (kind, names, scope, subresources, printer columns)."""
-        crd = yaml.safe_load(Path(path).read_text())
-        spec, names = crd["spec"], crd["spec"]["names"]
-        for version in spec["versions"]:
-            if not version.get("served", True):
-                continue
-            res = kmock.resource(spec["group"], version["name"], names["plural"])
-            self.resources[res] = kmock.ResourceInfo(
-                kind=names["kind"], singular=names.get("singular"), namespaced=spec["scope"] == "Namespaced",
-                shortnames=set(names.get("shortNames", [])), categories=set(names.get("categories", [])),
-                subresources=set(version.get("subresources") or {}),
-                verbs={"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"})
-            self._columns[res] = version.get("additionalPrinterColumns", [])
+        for res, info, columns in crd_resources(yaml.safe_load(Path(path).read_text())):
+            self.resources[res], self._columns[res] = info, columns
 
     def set_available(self, available: bool) -> None:
         self.available = available
@@ -263,17 +252,6 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return [copy.deepcopy(o) for (ns, _), o in self._store[kmock.resource(res)].items()
                 if namespace is None or ns == namespace]
 
-    def _matcher(self, request: kmock.Request) -> Callable[[dict[str, Any]], bool]:
-        labels, fields = request.params.get("labelSelector", ""), request.params.get("fieldSelector", "")
-
-        def matches(obj: dict[str, Any]) -> bool:
-            meta = obj.get("metadata", {})
-            return ((request.namespace is None or meta.get("namespace") == request.namespace)
-                    and (request.name is None or meta.get("name") == request.name)
-                    and (not labels or match_labels(labels, meta.get("labels") or {}))
-                    and (not fields or match_fields(fields, obj)))
-        return matches
-
     def _current(self, request: kmock.Request) -> dict[str, Any]:
         self._info(request.resource)
         obj = self._store[request.resource].get((request.namespace, request.name))
@@ -290,7 +268,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     async def _serve_list(self, request: kmock.Request) -> dict[str, Any]:
         info = self._info(request.resource)
-        matches = self._matcher(request)
+        matches = request_matcher(request.namespace, request.name, request.params)
         items = [obj for obj in self._store[request.resource].values() if matches(obj)]
         if "as=Table" in request.headers.get("Accept", ""):
             return self._table(request.resource, items)
@@ -302,7 +280,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     async def _serve_watch(self, request: kmock.Request) -> Any:
         self._info(request.resource)
-        res, matches, epoch = request.resource, self._matcher(request), self._epoch
+        res, epoch = request.resource, self._epoch
+        matches = request_matcher(request.namespace, request.name, request.params)
         since, timeout = request.params.get("resourceVersion", ""), float(request.params.get("timeoutSeconds") or 0)
         deadline = time.monotonic() + timeout if timeout else None
         yield b""  # send the headers now

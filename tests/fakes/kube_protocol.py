@@ -4,8 +4,10 @@ import base64
 import copy
 import datetime
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import kmock
 from kmock._internal import k8s  # kmock is pinned at 0.8
 
 
@@ -75,6 +77,20 @@ def match_fields(selector: str, obj: dict[str, Any]) -> bool:
         if (actual == m[3]) != (m[2] != "!="):
             return False
     return True
+
+
+def request_matcher(namespace: str | None, name: str | None,
+                    params: Mapping[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """Whether an object is one a request addresses: its namespace, name, labelSelector and fieldSelector."""
+    labels, fields = params.get("labelSelector", ""), params.get("fieldSelector", "")
+
+    def matches(obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata", {})
+        return ((namespace is None or meta.get("namespace") == namespace)
+                and (name is None or meta.get("name") == name)
+                and (not labels or match_labels(labels, meta.get("labels") or {}))
+                and (not fields or match_fields(fields, obj)))
+    return matches
 
 
 def jsonpath(obj: Any, path: str) -> Any:
@@ -171,3 +187,15 @@ def stored_form(new: dict[str, Any], old: dict[str, Any] | None, *, api_version:
         new.setdefault("data", {}).update(
             {k: base64.b64encode(str(v).encode()).decode() for k, v in new.pop("stringData").items()})
     return new
+
+
+def crd_resources(crd: dict[str, Any]) -> list[tuple[Any, kmock.ResourceInfo, list[dict[str, Any]]]]:
+    """(resource, kmock's ResourceInfo, printer columns) of each served version of a CRD."""
+    spec, names = crd["spec"], crd["spec"]["names"]
+    return [(kmock.resource(spec["group"], version["name"], names["plural"]), kmock.ResourceInfo(
+                kind=names["kind"], singular=names.get("singular"), namespaced=spec["scope"] == "Namespaced",
+                shortnames=set(names.get("shortNames", [])), categories=set(names.get("categories", [])),
+                subresources=set(version.get("subresources") or {}),
+                verbs={"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}),
+             version.get("additionalPrinterColumns", []))
+            for version in spec["versions"] if version.get("served", True)]
