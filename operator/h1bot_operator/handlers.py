@@ -169,7 +169,9 @@ def child_changed(type: str | None, body: kopf.Body, namespace: str, memo: kopf.
         return  # the echo of our own write
     for ref in meta.get("ownerReferences") or ():
         if ref.get("controller") and ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(GROUP):
-            run(runtime, namespace, ref["name"], ref.get("uid"))
+            # A deleted child may be the stale one of a SlackBot deleted and created again under the same name, which
+            # is waiting in Conflict for garbage collection: reconcile whichever SlackBot holds that name now.
+            run(runtime, namespace, ref["name"], None if type == "DELETED" else ref.get("uid"))
 
 
 for _group, _version, _plural in CHILDREN:

@@ -13,8 +13,8 @@ NS = "h1bot-system"  # the operator's own namespace, where Helm installed releas
 SA_PATH = f"/api/v1/namespaces/{NS}/serviceaccounts/h1bot-operator"
 
 
-def ready(api: KubeAPI, name: str) -> dict[str, Any]:
-    status = (api.find(BOTS, NS, name) or {}).get("status") or {}
+def ready(api: KubeAPI, name: str, namespace: str = NS) -> dict[str, Any]:
+    status = (api.find(BOTS, namespace, name) or {}).get("status") or {}
     return next((c for c in status.get("conditions", ()) if c["type"] == "Ready"), {})
 
 
@@ -47,3 +47,29 @@ def test_a_slackbot_named_operator_cannot_take_over_the_operators_service_accoun
     api.delete(api.find(BOTS, NS, "operator"))
     assert api.find(BOTS, NS, "operator") is None
     assert api.find("v1/serviceaccounts", NS, "h1bot-operator") == helm_made, "not garbage-collected with it"
+
+
+def test_a_slackbot_created_again_waits_for_the_old_children_to_be_collected(kube_api: KubeAPI):
+    """Deleted and created again under the same name: until garbage collection removes the old children, they are
+    another SlackBot's (another uid), so a conflict; then the new SlackBot gets children of its own."""
+    api, ns = kube_api, "recreate"
+    api.apply(secret("again-creds", ns))
+    api.apply(slackbot("again", "again-creds", ns))
+    old = wait_until(lambda: api.find("apps/v1/deployments", ns, "h1bot-again"), message="the first Deployment")
+    api.call(lambda: setattr(api.emulator, "garbage_collection", False))  # as if the collector were slow
+    try:
+        api.delete(api.find(BOTS, ns, "again"))
+        api.apply(slackbot("again", "again-creds", ns))
+        uid = api.find(BOTS, ns, "again")["metadata"]["uid"]
+        condition = wait_until(lambda: (c := ready(api, "again", ns)).get("reason") == "Conflict" and c,
+                               message="a conflict with the old children")
+        assert f"controlled by SlackBot again (uid {old['metadata']['ownerReferences'][0]['uid']})" in condition[
+            "message"]
+    finally:
+        api.call(lambda: setattr(api.emulator, "garbage_collection", True))
+    for res in ("v1/serviceaccounts", "rbac.authorization.k8s.io/v1/roles",
+                "rbac.authorization.k8s.io/v1/rolebindings", "apps/v1/deployments"):
+        api.delete(api.find(res, ns, "h1bot-again"))  # what the garbage collector does
+    new = wait_until(lambda: (d := api.find("apps/v1/deployments", ns, "h1bot-again")) and d["metadata"][
+        "ownerReferences"][0]["uid"] == uid and d, message="the new SlackBot's own Deployment")
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
