@@ -8,6 +8,8 @@ one: the CRD refuses it with OWNED_ENV_MESSAGE and so does SlackBotSpec (tests c
 from collections.abc import Mapping
 from typing import Any
 
+from h1bot_api.endpoints import ENV as ALLOWED_BASE_URLS_ENV
+
 # spec.secrets field (python name) → the variable its Secret key is mapped to.
 SECRET_ENV = {
     "slack_bot_token": "SLACK_BOT_TOKEN",
@@ -32,7 +34,8 @@ STREAMING_MODES = ("update", "native")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-OWNED_ENV: tuple[str, ...] = (*SECRET_ENV.values(), NAME_ENV, NAMESPACE_ENV, HTTP_PORT_ENV, *TYPED_ENV.values())
+OWNED_ENV: tuple[str, ...] = (*SECRET_ENV.values(), NAME_ENV, NAMESPACE_ENV, HTTP_PORT_ENV, ALLOWED_BASE_URLS_ENV,
+                              *TYPED_ENV.values())
 OWNED_ENV_MESSAGE = ("spec.template.env must not set a variable the operator sets (" + ", ".join(OWNED_ENV)
                      + "): use spec.secrets, spec.slack and spec.logging")
 OWNED_ENV_CEL = "self.all(e, !(e.name in [" + ", ".join(f"'{name}'" for name in OWNED_ENV) + "]))"

@@ -17,6 +17,7 @@ from typing import Any
 
 from h1bot_api import API_VERSION, GROUP, KIND, PLURAL
 from h1bot_api.botenv import (
+    ALLOWED_BASE_URLS_ENV,
     BUILTIN_DEFAULTS,
     HTTP_PORT_ENV,
     NAME_ENV,
@@ -25,7 +26,6 @@ from h1bot_api.botenv import (
     RESERVED_VOLUME,
     typed_env,
 )
-from h1bot_api.endpoints import ENV as ALLOWED_BASE_URLS_ENV
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator.quantity import canonical_resources
 from h1bot_operator.secrets import references

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from h1bot_api import CREDENTIALS_LABEL
 from tests.fakes.kube import KubeAPI, OperatorProcess, kubectl, wait_until
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "kubectl"], capture_output=True).returncode != 0,
                                 reason="kubectl is not installed")
 
-SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "support-creds", "namespace": "default"},
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "support-creds", "namespace": "default",
+                                                        "labels": {CREDENTIALS_LABEL: "true"}},
           "stringData": {"slack-bot-token": "xoxb-1", "slack-app-token": "xapp-1", "openai-api-key": "sk-1"}}
 WORKLOAD_IDENTITY = {"iam.gke.io/gcp-service-account": "h1bot-support@my-project.iam.gserviceaccount.com"}
 

@@ -185,7 +185,7 @@ def test_the_crds_list_of_owned_variables_is_the_shared_one():
     (rule,) = env["x-kubernetes-validations"]
     assert (rule["rule"], rule["message"]) == (OWNED_ENV_CEL, OWNED_ENV_MESSAGE)
     assert set(OWNED_ENV) == {*SECRET_ENV.values(), *TYPED_ENV.values(), "H1BOT_NAME", "H1BOT_NAMESPACE",
-                              "H1BOT_HTTP_PORT"}
+                              "H1BOT_HTTP_PORT", "H1BOT_ALLOWED_BASE_URLS"}
 
 
 def minimal_bot(**model) -> dict:
