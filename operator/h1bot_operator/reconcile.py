@@ -73,7 +73,8 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
     data = {name: None if obj is None else dict(obj.get("data") or {}) for name, obj in found.items()}
     unlabelled = {name for name, obj in found.items()
                   if obj is not None and settings.require_secret_label and not secrets_mod.opted_in(obj)}
-    state = secrets_mod.resolve(refs, data, namespace, not_opted_in=unlabelled)
+    state = secrets_mod.resolve(refs, data, namespace, not_opted_in=unlabelled,
+                                pod_secrets=secrets_mod.template_secret_names(spec))
     observed = dataclasses.replace(observed, secrets=state, suspended=spec.suspend)
     try:
         for child in render.children(bot, spec):

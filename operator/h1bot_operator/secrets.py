@@ -49,8 +49,25 @@ def references(spec: SlackBotSpec) -> list[SecretRef]:
     return refs
 
 
+def template_secret_names(spec: SlackBotSpec) -> list[str]:
+    """Secrets the pod template itself names: env valueFrom.secretKeyRef, envFrom secretRef, secret and projected
+    volumes. They too are a way to put a Secret into the bot pod, so they too must opt in."""
+    template, names = spec.template, set()
+    for entry in template.env:
+        names.add(((entry.value_from or {}).get("secretKeyRef") or {}).get("name"))
+    for source in template.env_from:
+        names.add((source.get("secretRef") or {}).get("name"))
+    for volume in template.volumes:
+        extra = volume.model_extra or {}
+        names.add((extra.get("secret") or {}).get("secretName"))
+        for projected in (extra.get("projected") or {}).get("sources") or ():
+            names.add((projected.get("secret") or {}).get("name"))
+    return sorted(name for name in names if isinstance(name, str) and name)
+
+
 def secret_names(spec: SlackBotSpec) -> list[str]:
-    return sorted({ref.name for ref in references(spec)})
+    """Every Secret the SlackBot puts into its pod (spec.secrets and spec.template)."""
+    return sorted({ref.name for ref in references(spec)} | set(template_secret_names(spec)))
 
 
 def opted_in(secret: Mapping[str, Any]) -> bool:
@@ -63,19 +80,22 @@ def opt_in_hint(namespace: str, name: str) -> str:
 
 
 def resolve(refs: list[SecretRef], secrets: Mapping[str, Mapping[str, str] | None], namespace: str,
-            not_opted_in: Collection[str] = ()) -> SecretsState:
+            not_opted_in: Collection[str] = (), pod_secrets: Collection[str] = ()) -> SecretsState:
     """`secrets` maps each referenced Secret name to its `data` (None: the Secret does not exist);
-    `not_opted_in` names the existing ones that lack the credentials label (refused, their keys not even checked).
+    `not_opted_in` names the existing ones that lack the credentials label (refused, their keys not even checked);
+    `pod_secrets` are the Secrets spec.template names: they must exist and opt in too (their keys are the pod's).
 
     The checksum covers only the referenced keys (name, key and value), so a change to any other key of the same
     Secret leaves it, and the bot's pods, alone.
     """
     missing: list[str] = []
     lines: list[str] = []
-    refused = sorted({ref.name for ref in refs if ref.name in not_opted_in and secrets.get(ref.name) is not None})
-    for name in sorted({ref.name for ref in refs}):
+    named = {ref.name for ref in refs} | set(pod_secrets)
+    refused = sorted({name for name in named if name in not_opted_in and secrets.get(name) is not None})
+    for name in sorted(named):
         if secrets.get(name) is None:
-            missing.append(f"Secret {namespace}/{name} not found")
+            where = "" if any(ref.name == name for ref in refs) else " (named in spec.template)"
+            missing.append(f"Secret {namespace}/{name} not found{where}")
         elif name in refused:
             missing.append(opt_in_hint(namespace, name))
     for ref in sorted(refs, key=lambda r: (r.name, r.key, r.env)):

@@ -1,7 +1,7 @@
 """Which Secret keys a SlackBot uses, and the checksum that rolls the bot when (and only when) they change."""
 
 from h1bot_api.spec import SlackBotSpec
-from h1bot_operator.secrets import references, resolve, secret_names
+from h1bot_operator.secrets import references, resolve, secret_names, template_secret_names
 from tests.operator.conftest import example_bot, slackbot
 
 SPEC = SlackBotSpec.from_manifest(slackbot("b", "creds"))
@@ -41,3 +41,20 @@ def test_a_secret_that_has_not_opted_in_is_refused_with_how_to_opt_in():
                                "bot, run `kubectl label secret creds -n team-a chatops.h1bot.dev/credentials=true`")
     assert resolve(references(SPEC), {"creds": None}, "ns", not_opted_in={"creds"}).reason == "SecretMissing"
     assert resolve(references(SPEC), {"creds": DATA}, "ns").reason == "Resolved"
+
+
+def test_secrets_the_pod_template_names_must_exist_and_opt_in_too():
+    spec = SlackBotSpec.from_manifest(slackbot("b", "creds", template={
+        "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "prod-db", "key": "password"}}},
+                {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "envFrom": [{"secretRef": {"name": "bulk"}}, {"configMapRef": {"name": "settings"}}],
+        "volumes": [{"name": "certs", "secret": {"secretName": "tls"}},
+                    {"name": "mixed", "projected": {"sources": [{"secret": {"name": "projected"}}]}}]}))
+    assert template_secret_names(spec) == ["bulk", "prod-db", "projected", "tls"]
+    assert secret_names(spec) == ["bulk", "creds", "prod-db", "projected", "tls"]
+    pod = template_secret_names(spec)
+    found = {"creds": DATA, "prod-db": {"password": "eA=="}, "bulk": {}, "tls": {}}
+    state = resolve(references(spec), found, "ns", not_opted_in={"prod-db"}, pod_secrets=pod)
+    assert state.reason == "SecretNotOptedIn" and state.not_opted_in == ("prod-db",)
+    assert "Secret ns/projected not found (named in spec.template)" in state.missing
+    assert any("kubectl label secret prod-db -n ns" in line for line in state.missing)

@@ -56,3 +56,17 @@ def test_a_model_endpoint_the_operator_does_not_allow_is_refused(kube_api: KubeA
     deployment = wait_until(lambda: api.find(DEPLOYMENTS, NS, "h1bot-exfil"), message="an allowed https endpoint")
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["H1BOT_ALLOWED_BASE_URLS"] == "https://*", "the bot checks live changes against the same list"
+
+
+def test_a_secret_named_in_the_pod_template_must_opt_in_as_well(kube_api: KubeAPI):
+    api = kube_api
+    api.apply(secret("side-creds"))
+    prod_db = secret("side-db", **{"password": "hunter2"})
+    del prod_db["metadata"]["labels"]
+    api.apply(prod_db)
+    api.apply(slackbot("side", "side-creds", template={"env": [
+        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "side-db", "key": "password"}}}]}))
+    refused = wait_until(lambda: (c := condition(api, "side", "SecretsResolved")).get("status") == "False" and c,
+                         message="SecretsResolved=False")
+    assert refused["reason"] == "SecretNotOptedIn" and "kubectl label secret side-db" in refused["message"]
+    assert api.find(DEPLOYMENTS, NS, "h1bot-side") is None
