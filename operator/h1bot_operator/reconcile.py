@@ -62,9 +62,8 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
 
-    if spec.model.base_url and (problem := base_url_problem(spec.model.base_url, settings.allowed_base_urls)):
-        observed = dataclasses.replace(observed, config_error=f"spec.model.baseURL: {problem}",
-                                       deployment=own_deployment())
+    if problem := _endpoint_problem(spec, settings):
+        observed = dataclasses.replace(observed, config_error=problem, deployment=own_deployment())
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
 
@@ -96,6 +95,17 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         deployment = own_deployment()
     observed = dataclasses.replace(observed, deployment=deployment)
     return _finish(kube, bot, observed, previous, outcome)
+
+
+def _endpoint_problem(spec: SlackBotSpec, settings: OperatorSettings) -> str | None:
+    """Why the model endpoint the SlackBot names (spec.model.baseURL, or OPENAI_BASE_URL in spec.template.env) is not
+    one the operator allows, or None."""
+    named = [("spec.model.baseURL", spec.model.base_url)] + [
+        ("spec.template.env OPENAI_BASE_URL", e.value) for e in spec.template.env if e.name == "OPENAI_BASE_URL"]
+    for field, url in named:
+        if url and (problem := base_url_problem(url, settings.allowed_base_urls)):
+            return f"{field}: {problem}"
+    return None
 
 
 def _apply(kube: Kube, desired: dict[str, Any], outcome: Outcome, on_write: Callable[[dict[str, Any]], None],

@@ -70,3 +70,14 @@ def test_a_secret_named_in_the_pod_template_must_opt_in_as_well(kube_api: KubeAP
                          message="SecretsResolved=False")
     assert refused["reason"] == "SecretNotOptedIn" and "kubectl label secret side-db" in refused["message"]
     assert api.find(DEPLOYMENTS, NS, "h1bot-side") is None
+
+
+def test_an_endpoint_set_through_the_environment_is_held_to_the_same_list(kube_api: KubeAPI):
+    api = kube_api
+    api.apply(secret("envurl-creds"))
+    api.apply(slackbot("envurl", "envurl-creds", template={"env": [{"name": "OPENAI_BASE_URL",
+                                                                      "value": "http://attacker.example/v1"}]}))
+    ready = wait_until(lambda: (c := condition(api, "envurl", "Ready")).get("reason") == "InvalidSpec" and c,
+                       message="Ready=False, InvalidSpec")
+    assert ready["message"].startswith("spec.template.env OPENAI_BASE_URL: 'http://attacker.example/v1' is not")
+    assert api.find(DEPLOYMENTS, NS, "h1bot-envurl") is None
