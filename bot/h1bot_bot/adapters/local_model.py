@@ -161,8 +161,11 @@ class LocalModelServer:
         self.on_progress(f"starting {self.model_id}", 0.0)
         with tempfile.NamedTemporaryFile("wb", prefix="h1bot-local-model-", suffix=".log", delete=False) as log:
             self.log_path = Path(log.name)
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                self.process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as exc:
+                raise LocalModelError(f"cannot start the embedded model's server ({sys.executable}): {exc}") from None
         self._finalizer = weakref.finalize(self, _stop_process, self.process, self.stop_timeout)
         try:
             self.model_id = self._wait_until_serving(started)
