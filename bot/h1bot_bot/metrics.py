@@ -13,8 +13,11 @@ class Metrics:
                                 ["kind"], registry=r)
         self.replies = Counter("h1bot_replies", "Replies the bot finished posting.", ["outcome"], registry=r)
         self.errors = Counter("h1bot_errors", "Errors by kind.", ["kind"], registry=r)
-        self.duplicates = Counter("h1bot_duplicate_events", "Events delivered again (Slack retries) and skipped.",
-                                  registry=r)
+        self.duplicates = Counter("h1bot_duplicate_events",
+                                  "Events delivered again (Slack retries, other replicas) and skipped.", registry=r)
+        self.claims = Counter("h1bot_reply_claims", "Claims of a message before answering it (won: this replica "
+                              "answers; lost: another replica does; unclaimed: answered without a claim).",
+                              ["outcome"], registry=r)
         self.llm_latency = Histogram("h1bot_llm_latency_seconds", "Time of a whole LLM answer.", ["model"],
                                      buckets=_LATENCY_BUCKETS, registry=r)
         self.llm_ttft = Histogram("h1bot_llm_time_to_first_token_seconds", "Time to the first streamed token.",

@@ -193,7 +193,7 @@ async def test_unreadable_thread_is_reported_in_the_thread(running_bot, fake_sla
 async def test_socket_mode_refresh_reconnects_and_keeps_answering(running_bot, fake_slack, fake_openai):
     await fake_slack.request_refresh()
     await fake_slack.wait_for(lambda: fake_slack.sockets_accepted == 2
-                              and len([ws for ws in fake_slack._sockets if not ws.closed]) == 1)
+                              and len(fake_slack.connections) == 1)
     assert fake_slack.connections_opened == 2
     question, _ = await fake_slack.mention("C1", "UALICE", "still there?")
     assert await fake_slack.wait_for(lambda: answered(fake_slack, "C1", question["ts"],

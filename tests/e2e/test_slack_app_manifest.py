@@ -28,6 +28,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_stream": {"chat:write"},  # slack_sdk's helper over the three chat.*Stream methods above
     "conversations_replies": HISTORY,  # threads in public and private channels, DMs and group DMs
     "users_info": {"users:read"},
+    "reactions_add": {"reactions:write"},  # the claim before answering (one replica answers)
 }
 EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}}
 # What Slack sends for each subscription, as the bot receives it.
@@ -73,7 +74,7 @@ def test_no_scope_is_requested_that_nothing_uses():
     needed |= set().union(*(EVENT_SCOPES[e] for e in MANIFEST["settings"]["event_subscriptions"]["bot_events"]))
     assert set(scopes) == needed
     assert set(scopes) == {"app_mentions:read", "channels:history", "groups:history", "im:history",
-                           "mpim:history", "chat:write", "users:read"}
+                           "mpim:history", "chat:write", "users:read", "reactions:write"}
     assert "user" not in MANIFEST["oauth_config"]["scopes"], "no user-token scopes"
 
 

@@ -7,6 +7,10 @@ Message metadata (`metadata` of chat.postMessage/chat.update) is stored and retu
 with `include_all_metadata`. Text streaming (chat.startStream/appendStream/stopStream) lives in slack_streaming.py;
 streamed replies are thread messages like any other.
 
+Several bot processes may connect at once, like several Socket Mode connections of one app token: which one gets an
+event, and Slack's retries of unacked envelopes, live in slack_delivery.py. `reactions.add` is atomic per user and
+reaction, as in Slack: the second add of the same reaction by the same user is `already_reacted`.
+
     async with FakeSlack() as slack:
         slack.add_user("U1", "Alice")
         ...
@@ -31,6 +35,7 @@ from aiohttp import WSMsgType, web
 
 from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.slack_delivery import Envelope, SocketDelivery
 from tests.fakes.slack_streaming import StreamingApi
 
 BOT_TOKEN = "xoxb-fake-bot-token"
@@ -54,15 +59,7 @@ class Call:
     answered_at: float | None = None  # when the fake answered it
 
 
-@dataclass
-class Envelope:
-    envelope_id: str
-    payload: dict[str, Any]
-    sent_at: float
-    acked_at: float | None = None
-
-
-class FakeSlack(StreamingApi, LoopbackServer):
+class FakeSlack(SocketDelivery, StreamingApi, LoopbackServer):
     def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
                  team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
                  replies_page_limit: int = 1000, echo_bot_messages: bool = True):
@@ -86,7 +83,14 @@ class FakeSlack(StreamingApi, LoopbackServer):
         self.streamed: set[tuple[str, str]] = set()  # (channel, ts) of every message made by chat.startStream
         self.connections_opened = 0  # apps.connections.open calls
         self.sockets_accepted = 0  # websocket connections made
-        self._sockets: list[web.WebSocketResponse] = []
+        self.delivery = "newest"  # which connection gets an event: "newest" or "round_robin"
+        # Like Slack: an envelope not acked within this many seconds is sent again (retry_attempt + 1, reason
+        # "timeout"), on another connection when there is one, up to `max_retries` times. None: never.
+        self.ack_timeout: float | None = None
+        self.max_retries = 3
+        self._sockets: dict[str, web.WebSocketResponse] = {}  # connection id → websocket, oldest first
+        self._round_robin = itertools.count()
+        self._retries: set[asyncio.Task] = set()
         self._echoes: set[asyncio.Task] = set()
         self._clock = itertools.count(1)
         self._base_ts = int(time.time())
@@ -103,7 +107,9 @@ class FakeSlack(StreamingApi, LoopbackServer):
         app.router.add_get("/socket/{id}", self._socket)
 
     async def before_stop(self) -> None:
-        for ws in list(self._sockets):
+        for task in list(self._retries):
+            task.cancel()
+        for ws in list(self._sockets.values()):
             await ws.close()
 
     # ---- the workspace -----------------------------------------------------------------------------------------
@@ -277,6 +283,30 @@ class FakeSlack(StreamingApi, LoopbackServer):
                                  "previous_message": previous, "channel_type": "channel"})
         return {"ok": True, "channel": channel, "ts": ts, "text": text}
 
+    async def _api_reactions_add(self, params: dict) -> dict:
+        """Atomic per (message, reaction, user): the request handled first wins, the next gets already_reacted."""
+        message = self.find(params.get("channel", ""), params.get("timestamp", ""))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        name = params.get("name") or ""
+        if not name:
+            return {"ok": False, "error": "invalid_name"}
+        reaction = next((r for r in message.setdefault("reactions", []) if r["name"] == name), None)
+        if reaction is None:
+            reaction = {"name": name, "users": [], "count": 0}
+            message["reactions"].append(reaction)
+        if self.bot_user_id in reaction["users"]:
+            return {"ok": False, "error": "already_reacted"}
+        reaction["users"].append(self.bot_user_id)
+        reaction["count"] += 1
+        self._notify()
+        return {"ok": True}
+
+    def reactions(self, channel: str, ts: str) -> dict[str, list[str]]:
+        """The reactions on a message as a Slack user sees them: name → users who reacted."""
+        message = self.find(channel, ts) or {}
+        return {r["name"]: list(r["users"]) for r in message.get("reactions", [])}
+
     async def _api_chat_delete(self, params: dict) -> dict:
         channel, ts = params.get("channel", ""), params.get("ts", "")
         message = self.find(channel, ts)
@@ -290,7 +320,8 @@ class FakeSlack(StreamingApi, LoopbackServer):
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        self._sockets.append(ws)
+        connection = request.match_info["id"]
+        self._sockets[connection] = ws
         self.sockets_accepted += 1
         self._notify()
         await ws.send_json({"type": "hello", "num_connections": len(self._sockets),
@@ -304,31 +335,9 @@ class FakeSlack(StreamingApi, LoopbackServer):
                         envelope.acked_at = time.perf_counter()
                         self._notify()
         finally:
-            self._sockets.remove(ws)
+            del self._sockets[connection]
             self._notify()
         return ws
-
-    @property
-    def connected(self) -> bool:
-        return any(not ws.closed for ws in self._sockets)
-
-    async def send_event(self, event: dict[str, Any], *, event_id: str | None = None, retry_attempt: int = 0,
-                         retry_reason: str = "") -> str:
-        """Deliver an Events API envelope to the connected app; returns the envelope id."""
-        envelope_id = uuid.uuid4().hex
-        payload = {"type": "event_callback", "token": "verification-token", "team_id": self.team_id,
-                   "api_app_id": "AFAKE", "event": event, "event_id": event_id or f"Ev{uuid.uuid4().hex[:10]}",
-                   "event_time": int(time.time()), "event_context": uuid.uuid4().hex,
-                   "authorizations": [{"enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
-                                       "is_bot": True, "is_enterprise_install": False}]}
-        envelope = {"envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
-                    "retry_attempt": retry_attempt, "retry_reason": retry_reason, "payload": payload}
-        sockets = [ws for ws in self._sockets if not ws.closed]
-        if not sockets:
-            raise RuntimeError("no Socket Mode connection to deliver the event to")
-        self.envelopes[envelope_id] = Envelope(envelope_id, envelope, time.perf_counter())
-        await sockets[-1].send_json(envelope)
-        return envelope_id
 
     def _echo(self, channel: str, event: dict[str, Any]) -> None:
         async def deliver() -> None:
@@ -337,7 +346,7 @@ class FakeSlack(StreamingApi, LoopbackServer):
             except (RuntimeError, ConnectionError):
                 pass  # the app disconnected meanwhile: Slack would drop it too
 
-        if any(not ws.closed for ws in self._sockets):
+        if self.connected:
             task = asyncio.ensure_future(deliver())
             self._echoes.add(task)
             task.add_done_callback(self._echoes.discard)
@@ -359,7 +368,7 @@ class FakeSlack(StreamingApi, LoopbackServer):
 
     async def request_refresh(self) -> None:
         """Slack's `disconnect` (refresh_requested): the client should open a new connection."""
-        for ws in [ws for ws in self._sockets if not ws.closed]:
+        for ws in [ws for ws in self._sockets.values() if not ws.closed]:
             await ws.send_json({"type": "disconnect", "reason": "refresh_requested",
                                 "debug_info": {"host": "fake-slack"}})
 

@@ -1,7 +1,9 @@
 """slack-bolt wiring: one listener for every event type (so every envelope is acked), dedupe, in-flight tracking.
 
-Bolt acks an event before its listener runs; the listener classifies it (core.events), skips duplicates and hands
-answerable messages to the reply pipeline. `drain` waits for replies in flight, bounded, for a clean shutdown.
+Bolt acks an event before its listener runs; the listener classifies it (core.events), skips what this process
+already saw, claims the message through Slack (adapters/reply_claim.py: one replica of the bot answers it, whichever
+connection Slack used) and hands answerable messages to the reply pipeline. `drain` waits for replies in flight,
+bounded, for a clean shutdown.
 """
 
 import asyncio
@@ -14,6 +16,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from h1bot_bot.adapters.reply_claim import ReplyClaims
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.events import SeenEvents, classify, thread_root
 from h1bot_bot.core.formatting import to_mrkdwn
@@ -30,6 +33,7 @@ class SlackBotApp:
         self.pipeline = pipeline
         self.metrics = metrics
         self.seen = SeenEvents(dedupe_size)
+        self.claims = ReplyClaims(client)
         self.in_flight: set[asyncio.Task] = set()
         self.app = AsyncApp(client=client, request_verification_enabled=False, ssl_check_enabled=False,
                             url_verification_enabled=False, logger=logging.getLogger("slack_bolt.AsyncApp"))
@@ -69,6 +73,12 @@ class SlackBotApp:
         if not self.seen.first_time(event_id, f"{channel}:{ts}"):
             self.metrics.duplicates.inc()
             log.info("duplicate delivery skipped", extra={"event_id": event_id, "channel": channel})
+            return
+        claim = await self.claims.claim(channel, ts)
+        self.metrics.claims.labels(outcome=claim.outcome).inc()
+        if not claim.answer:
+            self.metrics.duplicates.inc()
+            log.info("answered by another replica", extra={"event_id": event_id, "channel": channel})
             return
         incoming = Incoming(kind=decision.kind, event_id=event_id, channel=channel,
                             channel_type=event.get("channel_type"), user=event.get("user") or event.get("bot_id", ""),

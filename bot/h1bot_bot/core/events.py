@@ -60,3 +60,37 @@ class SeenEvents:
         while len(self._keys) > self.max_size:
             self._keys.popitem(last=False)
         return True
+
+
+# ---- one reply across replicas: a claim through Slack itself ---------------------------------------------------
+# Every replica of a bot is connected; Slack sends an event to one connection, and may send it (or its retry, or the
+# `message.im` twin of an `app_mention`) to another. Before answering, a replica adds this reaction to the message:
+# Slack adds a user's reaction once, so exactly one replica gets `ok` and answers; the others get `already_reacted`.
+CLAIM_REACTION = "eyes"
+
+# Slack errors that say the claim cannot be made at all (the app lacks `reactions:write`, a token without it): the
+# bot then answers without claiming (one replica answers as before) and stops trying for a while.
+CLAIMS_UNAVAILABLE = frozenset({"missing_scope", "not_allowed_token_type", "no_permission", "not_authed",
+                                "invalid_auth", "access_denied"})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """`won`: this replica answers. `lost`: another replica claimed the message first. `unclaimed`: the claim could
+    not be made (Slack said `error`); the bot answers anyway: a missed answer is worse than a rare second one."""
+
+    outcome: str
+    error: str = ""
+
+    @property
+    def answer(self) -> bool:
+        return self.outcome != "lost"
+
+
+def claim_result(error: str | None) -> Claim:
+    """What Slack's answer to `reactions.add` means: no error → won; `already_reacted` → lost; else unclaimed."""
+    if not error:
+        return Claim("won")
+    if error == "already_reacted":
+        return Claim("lost", error)
+    return Claim("unclaimed", error)
