@@ -179,6 +179,9 @@ class SlackBotSpec(_Model):
     suspend: bool = False
     slack: SlackSpec = SlackSpec()
     logging: LoggingSpec = LoggingSpec()
+    # Every replica is connected; one answers each mention (bot/h1bot_bot/adapters/reply_claim.py). Slack allows
+    # at most 10 Socket Mode connections per app token.
+    replicas: int = Field(default=1, ge=1, le=10)
     template: TemplateSpec = TemplateSpec()
 
     @model_validator(mode="after")

@@ -191,16 +191,23 @@ def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettin
         pod_spec["imagePullSecrets"] = [dict(s) for s in template.image_pull_secrets]
     if template.affinity:
         pod_spec["affinity"] = dict(template.affinity)
-    if template.topology_spread_constraints:
-        pod_spec["topologySpreadConstraints"] = _dumped(template.topology_spread_constraints)
+    # Replicas on different nodes where the scheduler can (never blocks scheduling): a node lost leaves the others.
+    # spec.template.topologySpreadConstraints replaces this default.
+    pod_spec["topologySpreadConstraints"] = (_dumped(template.topology_spread_constraints)
+                                             if template.topology_spread_constraints else
+                                             [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                               "whenUnsatisfiable": "ScheduleAnyway",
+                                               "labelSelector": {"matchLabels": selector_labels(name)}}])
     if template.priority_class_name:
         pod_spec["priorityClassName"] = template.priority_class_name
     return _finish({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(bot),
         "spec": {
-            "replicas": 0 if spec.suspend else 1,
+            "replicas": 0 if spec.suspend else spec.replicas,
             "revisionHistoryLimit": 3,
-            # One Socket Mode connection stays up during a rollout: the new pod is ready before the old one goes.
+            # Socket Mode connections stay up during a rollout: a new pod is ready (connected) before an old one
+            # goes, and the old one drains its replies after closing its connection. The two pods both receive
+            # events meanwhile; the claim before answering (bot) keeps it to one reply per mention.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "selector": {"matchLabels": selector_labels(name)},
             "template": {

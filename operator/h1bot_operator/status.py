@@ -28,6 +28,10 @@ def _ready_replicas(deployment: dict[str, Any] | None) -> int:
     return int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
 
 
+def _wanted_replicas(deployment: dict[str, Any] | None) -> int:
+    return max(1, int(((deployment or {}).get("spec") or {}).get("replicas") or 1))
+
+
 def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: str | None = None) -> dict[str, Any]:
     """The operator fields of the status; conditions keep lastTransitionTime unless their status flips."""
     gen, old = observed.generation, previous.get("conditions") or []
@@ -47,10 +51,12 @@ def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: st
         available = (False, "Conflict", observed.conflict)
     elif observed.deployment is None:
         available = (False, "NotCreated", f"Deployment {child_name(bot_name)} does not exist (yet)")
-    elif ready_replicas >= 1:
-        available = (True, "MinimumReplicasAvailable", f"{ready_replicas}/1 bot pod ready")
+    elif ready_replicas >= 1:  # one connected pod answers every mention
+        wanted = _wanted_replicas(observed.deployment)
+        available = (True, "MinimumReplicasAvailable",
+                     f"{ready_replicas}/{wanted} bot pod{'s' if wanted > 1 else ''} ready")
     else:
-        available = (False, "Unavailable", "0/1 bot pods ready")
+        available = (False, "Unavailable", f"0/{_wanted_replicas(observed.deployment)} bot pods ready")
     conditions.append(api.condition(api.DEPLOYMENT_AVAILABLE, *available, gen, old, now))
 
     secrets_ok = observed.secrets is not None and observed.secrets.resolved

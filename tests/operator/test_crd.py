@@ -100,6 +100,8 @@ BROKEN_BOTS = {
                               "is not of type 'number'"),
     "temperature above 2": (lambda s: s["model"].__setitem__("temperature", 2.5), ".spec.model.temperature",
                             "greater than the maximum of 2"),
+    "more replicas than Slack has connections": (lambda s: s.__setitem__("replicas", 11), ".spec.replicas",
+                                                 "greater than the maximum of 10"),
     "no secrets": (lambda s: s.pop("secrets"), ".spec", "'secrets' is a required property"),
     "no model name": (lambda s: s["model"].pop("name"), ".spec.model", "'name' is a required property"),
     "unknown pull policy": (lambda s: s["template"].__setitem__("imagePullPolicy", "Sometimes"),

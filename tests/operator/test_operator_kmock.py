@@ -239,6 +239,19 @@ def test_suspend_scales_to_zero(kube_api: KubeAPI):
     wait_until(lambda: deployment(api, "sleepy")["spec"]["replicas"] == 1, message="replicas 1")
 
 
+def test_replicas_scale_the_deployment_without_a_rollout(kube_api: KubeAPI):
+    api = kube_api
+    create_bot(api, "ha")
+    before = wait_until(lambda: deployment(api, "ha"), message="deployment created")
+    api.request("PATCH", bot_path("ha"), {"spec": {"replicas": 2}})
+    scaled = wait_until(lambda: (d := deployment(api, "ha")) and d["spec"]["replicas"] == 2 and d,
+                        message="replicas 2")
+    assert scaled["spec"]["template"] == before["spec"]["template"], "scaling does not roll the pods"
+    make_ready(api, "ha", ready=2)
+    wait_until(lambda: condition(api, "ha", api_status.DEPLOYMENT_AVAILABLE).get("message") == "2/2 bot pods ready",
+               message="2/2 ready in status")
+
+
 def test_deleting_a_slackbot_is_not_blocked_and_children_are_collected(kube_api: KubeAPI):
     api = kube_api
     create_bot(api, "gone")

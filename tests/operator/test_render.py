@@ -91,6 +91,27 @@ def test_suspended_bot_has_zero_replicas():
     assert deployment(BOTS["suspended"])["spec"]["replicas"] == 0
 
 
+def test_replicas_spread_over_nodes_and_scaling_does_not_roll_the_pods():
+    bot = with_uid(slackbot("ha", "ha-creds", replicas=3))
+    dep = deployment(bot)
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    assert dep["spec"]["template"]["spec"]["topologySpreadConstraints"] == [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": dep["spec"]["selector"]["matchLabels"]}}]
+    one = deployment(with_uid(slackbot("ha", "ha-creds")))
+    assert one["spec"]["replicas"] == 1 and one["spec"]["template"] == dep["spec"]["template"]
+    suspended = deployment(with_uid(slackbot("ha", "ha-creds", replicas=3, suspend=True)))
+    assert suspended["spec"]["replicas"] == 0
+    kubernetes_validate.validate(dep, "1.32.0", strict=True)
+
+
+def test_replicas_need_no_more_rbac_than_one_bot():
+    """The claim before answering goes through Slack: the Role stays the same whatever the replicas."""
+    assert render.role(with_uid(slackbot("ha", "ha-creds", replicas=3)))["rules"] == \
+        render.role(with_uid(slackbot("ha", "ha-creds")))["rules"]
+
+
 def test_live_settings_do_not_change_the_deployment():
     """model, persona, summarization and access are reloaded by the bot: the pod template must not change."""
     before = BOTS["minimal"]
@@ -207,8 +228,11 @@ def test_pod_placement_and_workload_identity():
     account = render.service_account(CORP, SlackBotSpec.from_manifest(CORP))
     assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == "bots@proj.iam.gserviceaccount.com"
     kubernetes_validate.validate(account, "1.32.0", strict=True)
-    for field in ("affinity", "topologySpreadConstraints", "priorityClassName"):
+    for field in ("affinity", "priorityClassName"):
         assert field not in deployment(BOTS["minimal"])["spec"]["template"]["spec"]
+    # Without spec.template.topologySpreadConstraints, the replicas spread over nodes (never blocking scheduling).
+    assert [c["whenUnsatisfiable"] for c in
+            deployment(BOTS["minimal"])["spec"]["template"]["spec"]["topologySpreadConstraints"]] == ["ScheduleAnyway"]
 
 
 def test_child_names_are_dns_labels_shortened_with_a_stable_hash():

@@ -61,3 +61,14 @@ def test_bot_owned_fields_are_never_produced():
     previous = {"runtime": {"overrides": {}}, "slack": {"botUserId": "U1"}, "phase": api.RUNNING}
     status = compute("b", Observed(generation=1, secrets=OK, deployment=READY), previous, now=T0)
     assert not set(status) & set(api.BOT_FIELDS)
+
+
+def test_replicas_show_how_many_of_them_are_ready():
+    two_of_three = {"spec": {"replicas": 3}, "status": {"readyReplicas": 2}}
+    status = compute("b", Observed(generation=1, secrets=OK, deployment=two_of_three), {}, now=T0)
+    available = next(c for c in status["conditions"] if c["type"] == api.DEPLOYMENT_AVAILABLE)
+    assert (available["status"], available["message"]) == ("True", "2/3 bot pods ready")
+    assert status["phase"] == api.RUNNING and status["deployment"]["readyReplicas"] == 2
+    none = compute("b", Observed(generation=1, secrets=OK, deployment={"spec": {"replicas": 3}}), {}, now=T0)
+    assert next(c for c in none["conditions"] if c["type"] == api.DEPLOYMENT_AVAILABLE)["message"] == \
+        "0/3 bot pods ready"
