@@ -73,6 +73,17 @@ class BotProcess:
     async def metric(self, line_start: str) -> float:
         return metric_value(await self.metrics(), line_start)
 
+    async def wait_metric(self, line_start: str, at_least: float, timeout: float = 30) -> float:  # noqa: ASYNC109
+        """Poll /metrics until the metric reaches `at_least`; returns its value (fails at the deadline)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = await self.metric(line_start)
+            if value >= at_least:
+                return value
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{line_start} is {value}, not {at_least} after {timeout}s")
+            await asyncio.sleep(0.05)
+
     def freeze(self) -> None:
         self.process.send_signal(signal.SIGSTOP)
 

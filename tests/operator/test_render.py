@@ -57,7 +57,7 @@ def test_deployment_runs_the_bot_locked_down_with_secret_env():
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     assert {"name": "tmp", "mountPath": "/tmp"} in bot["volumeMounts"]
     assert dep["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
-    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["replicas"] == 2  # the example's spec.replicas
     assert dep["spec"]["template"]["metadata"]["annotations"][render.CHECKSUM_ANNOTATION] == CHECKSUM
     assert dep["metadata"]["ownerReferences"][0] | {} == {
         "apiVersion": "chatops.h1bot.dev/v1alpha1", "kind": "SlackBot", "name": "helpdesk",
