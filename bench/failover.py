@@ -208,8 +208,13 @@ async def rollout(bench: Bench) -> None:
         await asyncio.gather(*(p.stop() for p in pods))
     replies = [bench.replies(channel) for channel, _, _ in asked]
     unanswered, twice = sum(1 for r in replies if r == 0), sum(1 for r in replies if r > 1)
+    channels = {channel for channel, _, _ in asked}
+    retried = len({e.payload["payload"]["event_id"] for e in slack.envelopes.values()
+                   if e.payload["retry_attempt"] > 0 and e.payload["payload"]["event"].get("channel") in channels
+                   and e.payload["payload"]["event"].get("type") == "app_mention"})
     print(f"4. rollout of 2 replicas ({time.perf_counter() - started:.1f} s, a mention every 50 ms): "
-          f"{summary(latencies)}; unanswered {unanswered}, answered twice {twice}")
+          f"{summary(latencies)}; unanswered {unanswered}, answered twice {twice}; {retried} reached a pod as it "
+          f"closed its connection and were answered after Slack's retry")
 
 
 async def primitives(bench: Bench, n: int) -> None:

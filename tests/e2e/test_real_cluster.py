@@ -114,6 +114,9 @@ def test_apply_examples_creates_owned_children_and_reports_status(namespace: Nam
         assert child["metadata"]["ownerReferences"] == [owner], kind
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == namespace.bot_image
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == child_name(name)
+    assert deployment["spec"]["replicas"] == manifest["spec"]["replicas"] == 2  # spread over nodes where possible
+    assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["topologyKey"] == \
+        "kubernetes.io/hostname"
 
     # No real Slack behind it: the pod never becomes ready, and the status says so.
     status = bot["status"]
@@ -154,6 +157,8 @@ def test_api_server_rejects_broken_slackbots_with_the_crds_messages(namespace: N
                       ["spec.template.env", OWNED_ENV_MESSAGE]),
         "tmp-volume": (lambda s: s["template"].update(volumes=[{"name": "tmp", "emptyDir": {}}]),
                        ["must not name a volume 'tmp'"]),
+        "too-many-replicas": (lambda s: s.update(replicas=11),
+                              ["spec.replicas", "should be less than or equal to 10"]),
     }
     valid = kubectl.apply([broken(manifest, "valid", lambda s: None)], "--dry-run=server")
     assert valid.returncode == 0 and "created (server dry run)" in valid.stdout, valid.stderr  # the control case
