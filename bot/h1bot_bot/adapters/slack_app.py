@@ -74,18 +74,23 @@ class SlackBotApp:
             self.metrics.duplicates.inc()
             log.info("duplicate delivery skipped", extra={"event_id": event_id, "channel": channel})
             return
-        claim = await self.claims.claim(channel, ts)
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)  # a shutdown from here on waits for it (claim included)
+        try:
+            claim = await self.claims.claim(channel, ts)
+        except BaseException:
+            self.in_flight.discard(task)
+            raise
         self.metrics.claims.labels(outcome=claim.outcome).inc()
         if not claim.answer:
+            self.in_flight.discard(task)
             self.metrics.duplicates.inc()
             log.info("answered by another replica", extra={"event_id": event_id, "channel": channel})
             return
         incoming = Incoming(kind=decision.kind, event_id=event_id, channel=channel,
                             channel_type=event.get("channel_type"), user=event.get("user") or event.get("bot_id", ""),
                             text=event.get("text") or "", ts=ts, thread_ts=thread_root(event), event=event)
-        task = asyncio.current_task()
-        if task is not None:
-            self.in_flight.add(task)
         self.metrics.mentions.labels(kind=decision.kind).inc()
         self.metrics.in_flight.inc()
         started = time.perf_counter()
