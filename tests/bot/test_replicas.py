@@ -168,6 +168,18 @@ async def test_without_the_reactions_scope_the_bot_still_answers_and_says_what_t
     assert "add the reactions:write scope to the Slack app and reinstall it" in caplog.text
 
 
+async def test_a_claim_whose_answer_is_lost_is_not_retried_and_the_mention_is_answered(running_bot, fake_slack):
+    """Slack added the reaction but the connection dropped before its answer: a retry would come back
+    already_reacted and nobody would answer; the bot answers instead (unclaimed)."""
+    fake_slack.hang_up("reactions.add")
+    question, _ = await fake_slack.mention("C1", "UALICE", "did you get that?")
+    await fake_slack.wait_for(lambda: answers(fake_slack, "C1", question["ts"])
+                              == ["Answer to: Alice (UALICE): did you get that?"])
+    assert len(fake_slack.calls_to("reactions.add")) == 1
+    assert fake_slack.reactions("C1", question["ts"]) == {"eyes": ["UBOT"]}
+    assert running_bot.metrics.registry.get_sample_value("h1bot_reply_claims_total", {"outcome": "unclaimed"}) == 1
+
+
 def test_what_slacks_answer_to_the_claim_means():
     assert claim_result(None) == Claim("won") and claim_result(None).answer
     assert claim_result("already_reacted") == Claim("lost", "already_reacted")

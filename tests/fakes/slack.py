@@ -8,8 +8,8 @@ with `include_all_metadata`. Text streaming (chat.startStream/appendStream/stopS
 streamed replies are thread messages like any other.
 
 Several bot processes may connect at once, like several Socket Mode connections of one app token: which one gets an
-event, and Slack's retries of unacked envelopes, live in slack_delivery.py. `reactions.add` is atomic per user and
-reaction, as in Slack: the second add of the same reaction by the same user is `already_reacted`.
+event, and Slack's retries of unacked envelopes, live in slack_delivery.py; `reactions.add` (atomic per user and
+reaction, as in Slack) in slack_reactions.py.
 
     async with FakeSlack() as slack:
         slack.add_user("U1", "Alice")
@@ -36,6 +36,7 @@ from aiohttp import WSMsgType, web
 from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.slack_delivery import Envelope, SocketDelivery
+from tests.fakes.slack_reactions import ReactionsApi
 from tests.fakes.slack_streaming import StreamingApi
 
 BOT_TOKEN = "xoxb-fake-bot-token"
@@ -59,7 +60,7 @@ class Call:
     answered_at: float | None = None  # when the fake answered it
 
 
-class FakeSlack(SocketDelivery, StreamingApi, LoopbackServer):
+class FakeSlack(SocketDelivery, ReactionsApi, StreamingApi, LoopbackServer):
     def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
                  team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
                  replies_page_limit: int = 1000, echo_bot_messages: bool = True):
@@ -78,6 +79,7 @@ class FakeSlack(SocketDelivery, StreamingApi, LoopbackServer):
         self.rate_limits: dict[str, list[int]] = {}  # method → Retry-After values still to serve
         self.failures: dict[str, list[str]] = {}  # method → Slack error codes still to serve
         self.latency: dict[str, float] = {}  # method → seconds Slack takes to answer it (a slow workspace)
+        self.hang_ups: dict[str, int] = {}  # method → calls still to answer by dropping the connection
         # A Slack error code every chat.startStream answers (streaming unavailable: channel type, scope, token).
         self.refuse_streams: str | None = None
         self.streamed: set[tuple[str, str]] = set()  # (channel, ts) of every message made by chat.startStream
@@ -169,6 +171,11 @@ class FakeSlack(SocketDelivery, StreamingApi, LoopbackServer):
         """The next `times` calls of `method` get HTTP 429 with `Retry-After: retry_after`."""
         self.rate_limits.setdefault(method, []).extend([retry_after] * times)
 
+    def hang_up(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` are applied, then the connection drops before the answer (the
+        client cannot tell whether Slack did it)."""
+        self.hang_ups[method] = self.hang_ups.get(method, 0) + times
+
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
         self.failures.setdefault(method, []).extend([error] * times)
@@ -194,6 +201,10 @@ class FakeSlack(SocketDelivery, StreamingApi, LoopbackServer):
             await asyncio.sleep(self.latency[method])
         response = await self._answer(call)
         call.answered_at = time.perf_counter()
+        if self.hang_ups.get(method):  # applied, but the client never hears it
+            self.hang_ups[method] -= 1
+            request.transport.close()
+            raise ConnectionResetError(f"fake Slack hung up on {method}")
         return response
 
     async def _answer(self, call: Call) -> web.Response:
@@ -282,30 +293,6 @@ class FakeSlack(SocketDelivery, StreamingApi, LoopbackServer):
                                  "hidden": True, "ts": self.next_ts(), "message": dict(message),
                                  "previous_message": previous, "channel_type": "channel"})
         return {"ok": True, "channel": channel, "ts": ts, "text": text}
-
-    async def _api_reactions_add(self, params: dict) -> dict:
-        """Atomic per (message, reaction, user): the request handled first wins, the next gets already_reacted."""
-        message = self.find(params.get("channel", ""), params.get("timestamp", ""))
-        if message is None:
-            return {"ok": False, "error": "message_not_found"}
-        name = params.get("name") or ""
-        if not name:
-            return {"ok": False, "error": "invalid_name"}
-        reaction = next((r for r in message.setdefault("reactions", []) if r["name"] == name), None)
-        if reaction is None:
-            reaction = {"name": name, "users": [], "count": 0}
-            message["reactions"].append(reaction)
-        if self.bot_user_id in reaction["users"]:
-            return {"ok": False, "error": "already_reacted"}
-        reaction["users"].append(self.bot_user_id)
-        reaction["count"] += 1
-        self._notify()
-        return {"ok": True}
-
-    def reactions(self, channel: str, ts: str) -> dict[str, list[str]]:
-        """The reactions on a message as a Slack user sees them: name → users who reacted."""
-        message = self.find(channel, ts) or {}
-        return {r["name"]: list(r["users"]) for r in message.get("reactions", [])}
 
     async def _api_chat_delete(self, params: dict) -> dict:
         channel, ts = params.get("channel", ""), params.get("ts", "")
