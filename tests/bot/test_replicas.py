@@ -96,8 +96,10 @@ async def test_a_dm_mention_arriving_as_message_and_app_mention_on_two_connectio
 
 
 async def test_a_rollout_answers_every_mention_once(fake_slack, fake_openai, tmp_path):
-    """maxSurge 1: the new pod connects while the old one still answers; then the old one is sent SIGTERM."""
+    """maxSurge 1: the new pod connects while the old one still answers; then the old one is sent SIGTERM.
+    Envelopes the old pod had not read when it closed its connection are retried by Slack on the new one."""
     fake_slack.delivery = "round_robin"
+    fake_slack.ack_timeout = 1.0
     old = await BotProcess(fake_slack, fake_openai, manifest(), tmp_path / "old").start()
     new = BotProcess(fake_slack, fake_openai, manifest(), tmp_path / "new")
     try:
@@ -125,9 +127,11 @@ async def test_a_rollout_answers_every_mention_once(fake_slack, fake_openai, tmp
         await fake_slack.wait_for(lambda: all(len(answers(fake_slack, f"C{i}", ts)) == 1
                                               and answers(fake_slack, f"C{i}", ts)[0].startswith("answered: ")
                                               for i, ts in enumerate(asked)), timeout=15)
-        # The old pod exited after draining; the new one has decided on every mention it was sent.
-        sent_to_new = sum(1 for e in fake_slack.envelopes.values() if e.connection == new.connection
-                          and e.payload["payload"]["event"]["type"] == "app_mention")
+        # The old pod exited after draining; the new one decided on every mention it was sent (a retry of one it
+        # already had is dropped by its own dedupe, before the claim).
+        sent_to_new = len({e.payload["payload"]["event_id"] for e in fake_slack.envelopes.values()
+                           if e.connection == new.connection
+                           and e.payload["payload"]["event"]["type"] == "app_mention"})
         deadline = asyncio.get_running_loop().time() + 10
         while await new.metric("h1bot_reply_claims_total") != sent_to_new:
             assert asyncio.get_running_loop().time() < deadline, await new.metrics()
