@@ -132,10 +132,7 @@ async def test_a_rollout_answers_every_mention_once(fake_slack, fake_openai, tmp
         sent_to_new = len({e.payload["payload"]["event_id"] for e in fake_slack.envelopes.values()
                            if e.connection == new.connection
                            and e.payload["payload"]["event"]["type"] == "app_mention"})
-        deadline = asyncio.get_running_loop().time() + 10
-        while await new.metric("h1bot_reply_claims_total") != sent_to_new:
-            assert asyncio.get_running_loop().time() < deadline, await new.metrics()
-            await asyncio.sleep(0.05)
+        assert await new.wait_metric("h1bot_reply_claims_total", sent_to_new) == sent_to_new
         assert len(fake_openai.chat_requests) == len(asked) == 10
         assert all(fake_slack.reactions(f"C{i}", ts) == {"eyes": ["UBOT"]} for i, ts in enumerate(asked))
     finally:
