@@ -4,7 +4,7 @@ The claim is `reactions.add` (the bot's :eyes: on the message; needs the `reacti
 client that retries only 429s (Slack did not apply the request), never a connection error: a retried add whose first
 attempt reached Slack would come back `already_reacted` and nobody would answer. A connection error is `unclaimed`
 (answered). When Slack says the app cannot react at all (scope missing), the bot answers unclaimed and skips claims
-for `pause` seconds, logging once what to fix.
+for `pause` seconds; it says what to fix as a warning the first time, then in debug logs.
 """
 
 import logging
@@ -27,6 +27,7 @@ class ReplyClaims:
                                      retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)])
         self.pause = pause
         self._paused_until = 0.0
+        self._told = False
 
     async def claim(self, channel: str, ts: str) -> Claim:
         if time.monotonic() < self._paused_until:
@@ -40,9 +41,11 @@ class ReplyClaims:
             result = Claim("unclaimed", type(exc).__name__)
         if result.error in CLAIMS_UNAVAILABLE:
             self._paused_until = time.monotonic() + self.pause
-            log.warning("cannot claim messages before answering (reactions.add: %s): add the reactions:write scope "
-                        "to the Slack app and reinstall it; until then, with more than one replica a mention may "
-                        "be answered twice (retrying in %.0fs)", result.error, self.pause)
+            log.log(logging.DEBUG if self._told else logging.WARNING,
+                    "cannot claim messages before answering (reactions.add: %s): add the reactions:write scope to "
+                    "the Slack app and reinstall it; until then, with more than one replica a mention may be "
+                    "answered twice (retrying in %.0fs)", result.error, self.pause)
+            self._told = True
         elif result.outcome == "unclaimed":
             log.warning("could not claim a message before answering (reactions.add: %s); answering it unclaimed",
                         result.error, extra={"channel": channel})
