@@ -14,6 +14,7 @@ import pytest
 from h1bot_bot.config import SettingsError, load_settings, parse_args
 from tests.bot.conftest import write_manifest
 from tests.fakes.openai import Reply
+from tests.fakes.proxy import FakeProxy
 from tests.paths import REPO
 
 CREDENTIALS = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "OPENAI_API_KEY": "sk-1"}
@@ -89,3 +90,35 @@ async def test_a_bot_from_a_manifest_asking_for_json_logs_and_native_streaming(f
     handled = next(line for line in logs if line["message"] == "mention handled")
     assert handled["severity"] == "INFO" and handled["event_id"].startswith("Ev")
     assert (handled["channel"], handled["thread_ts"], handled["outcome"]) == ("C1", question["ts"], "answered")
+
+
+async def test_a_bot_behind_a_proxy_reaches_slack_and_openai_through_it(fake_slack, fake_openai, tmp_path):
+    """HTTPS_PROXY/HTTP_PROXY as spec.template.env puts them into the bot container: every client honours them."""
+    spec = write_manifest(tmp_path)
+    async with FakeProxy() as proxy:
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "http_proxy", "https_proxy")}
+        env |= {"SLACK_BOT_TOKEN": fake_slack.bot_token, "SLACK_APP_TOKEN": fake_slack.app_token,
+                "OPENAI_API_KEY": fake_openai.api_key, "SLACK_API_URL": fake_slack.api_url,
+                "OPENAI_BASE_URL": fake_openai.base_url, "H1BOT_HTTP_PORT": "0",
+                # The fakes speak plain HTTP, for which clients read HTTP_PROXY; Slack's client reads HTTPS_PROXY first.
+                "HTTPS_PROXY": proxy.url, "HTTP_PROXY": proxy.url}
+        bot = await asyncio.create_subprocess_exec(str(Path(sys.executable).parent / "h1bot-bot"), "--spec",
+                                                   str(spec), env=env, stderr=asyncio.subprocess.PIPE, cwd=REPO)
+        try:
+            await fake_slack.wait_for(lambda: fake_slack.connected, timeout=15)
+            fake_openai.script("Through the proxy.")
+            question, _ = await fake_slack.mention("C1", "UALICE", "are you behind a proxy?")
+            replies = await fake_slack.wait_for(lambda: finished(fake_slack, "C1", question["ts"]), timeout=15)
+            bot.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(bot.wait(), 15) == 0
+        finally:
+            if bot.returncode is None:
+                bot.kill()
+                await bot.wait()
+    assert [m["text"] for m in replies] == ["Through the proxy."]
+    through = {(method, url.split("?")[0]) for method, url in proxy.requests}
+    assert ("POST", fake_slack.api_url + "apps.connections.open") in through
+    socket_url = f"ws://127.0.0.1:{fake_slack.port}/socket/"
+    assert any(method == "GET" and url.startswith(socket_url) for method, url in through), through
+    assert ("POST", f"{fake_openai.base_url.rstrip('/')}/chat/completions") in through
+    assert any(url.startswith(fake_slack.api_url + "chat.") for _, url in through), through
