@@ -108,7 +108,7 @@ async def test_a_bot_behind_a_proxy_reaches_slack_and_openai_through_it(fake_sla
             await fake_slack.wait_for(lambda: fake_slack.connected, timeout=15)
             fake_openai.script("Through the proxy.")
             question, _ = await fake_slack.mention("C1", "UALICE", "are you behind a proxy?")
-            replies = await fake_slack.wait_for(lambda: finished(fake_slack, "C1", question["ts"]), timeout=15)
+            replies = await fake_slack.wait_for_replies("C1", question["ts"], timeout=15)
             bot.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(bot.wait(), 15) == 0
         finally:
