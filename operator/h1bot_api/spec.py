@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from h1bot_api.botenv import OWNED_ENV, OWNED_ENV_MESSAGE, RESERVED_MOUNT_PATH, RESERVED_VOLUME
+from h1bot_api.botenv import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    OWNED_ENV,
+    OWNED_ENV_MESSAGE,
+    RESERVED_MOUNT_PATH,
+    RESERVED_VOLUME,
+    STREAMING_MODES,
+)
 from h1bot_api.models import ModelInfo, lookup
 
 MAX_PROMPT_CHARS = 20_000
@@ -94,13 +102,13 @@ class AccessSpec(_Model):
 class SlackSpec(_Model):
     """How replies reach Slack (rendered into the bot's environment; unset: the chart's `bots` values)."""
 
-    streaming: Literal["update", "native"] | None = None
+    streaming: Literal[STREAMING_MODES] | None = None  # type: ignore[valid-type]
     update_interval_seconds: float | None = Field(default=None, ge=0.1, le=30)
 
 
 class LoggingSpec(_Model):
-    format: Literal["text", "json"] | None = None
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+    format: Literal[LOG_FORMATS] | None = None  # type: ignore[valid-type]
+    level: Literal[LOG_LEVELS] | None = None  # type: ignore[valid-type]
 
 
 class EnvVar(_Model):
