@@ -17,7 +17,10 @@ import yaml
 
 from tests.paths import REPO
 
-SKAFFOLD_SCHEMA = REPO.parent / "shared" / "schemas" / "skaffold" / "v4beta13.json"
+# Next to the checkout (../shared), or next to the folder of worktrees (../../shared) for a checkout in one.
+_SCHEMA_CANDIDATES = [base / "shared" / "schemas" / "skaffold" / "v4beta13.json"
+                      for base in (REPO.parent, REPO.parent.parent)]
+SKAFFOLD_SCHEMA = next((path for path in _SCHEMA_CANDIDATES if path.exists()), _SCHEMA_CANDIDATES[0])
 TEMPLATE_VARIABLE = re.compile(r"\{\{\s*\.(IMAGE_(?:FULLY_QUALIFIED|REPO|TAG|DIGEST)_([A-Za-z0-9_]+))\s*\}\}")
 
 
