@@ -116,6 +116,8 @@ def test_gke_profile_pushes_amd64_images_and_pins_no_cluster(config):
 def test_on_gke_the_operator_and_every_bot_log_json_for_cloud_logging(config):
     """The gke profile's patches applied as skaffold applies them, its setValues passed as `--set` (dotted keys)."""
     patched = jsonpatch.apply_patch(config, profile(config, "gke")["patches"])
+    if SKAFFOLD_SCHEMA.exists():
+        assert list(jsonschema.Draft7Validator(json.loads(SKAFFOLD_SCHEMA.read_text())).iter_errors(patched)) == []
     release = the_release(patched)
     values: dict[str, Any] = {}
     for key, value in release["setValues"].items():
