@@ -16,6 +16,7 @@ Markdown links `[label](url)` show their host too.
 """
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
@@ -77,25 +78,38 @@ def _is_link(target: str) -> bool:
     return bool(_URL.fullmatch(target))
 
 
+def _rewrite_markup(text: str, allow_user_mentions: bool, plain: Callable[[str], str],
+                    link: Callable[[str, str], str], neutral: Callable[[re.Match], str]) -> str:
+    """Walk the Slack markup tokens of `text`: text between them goes through `plain`, a labelled link through
+    `link(label, target)`, an allowed user mention stays, and every other token through `neutral`."""
+    out: list[str] = []
+    at = 0
+    for match in _TOKEN.finditer(text):
+        out.append(plain(text[at:match.start()]))
+        inner = match.group(1)
+        target, bar, label = inner.partition("|")
+        if _is_link(target):
+            out.append(link(label, target) if bar and label.strip() else f"<{target}>")
+        elif allow_user_mentions and _USER.fullmatch(inner):
+            out.append(match.group(0))
+        else:
+            out.append(neutral(match))
+        at = match.end()
+    out.append(plain(text[at:]))
+    return "".join(out)
+
+
 def safe_mrkdwn(text: str, allow_user_mentions: bool = False) -> str:
     """Slack mrkdwn in which nothing from outside can notify anyone it may not or hide where a link goes."""
     if "<" not in text:
         return text
-    out: list[str] = []
-    at = 0
-    for match in _TOKEN.finditer(text):
-        out.append(text[at:match.start()].replace("<", "&lt;"))
-        inner = match.group(1)
-        target, bar, label = inner.partition("|")
-        if _is_link(target):
-            out.append(f"<{target}|{_labelled(label, target)}>" if bar and label.strip() else f"<{target}>")
-        elif allow_user_mentions and _USER.fullmatch(inner):
-            out.append(match.group(0))
-        else:
-            out.append(f"&lt;{inner}&gt;")
-        at = match.end()
-    out.append(text[at:].replace("<", "&lt;"))
-    return "".join(out)
+    return _rewrite_markup(text, allow_user_mentions, plain=lambda part: part.replace("<", "&lt;"),
+                           link=lambda label, target: f"<{target}|{_labelled(label, target)}>",
+                           neutral=lambda match: f"&lt;{match.group(1)}&gt;")
+
+
+def _joined(part: str) -> str:
+    return _STRAY_MARK.sub("<" + ZWJ, part)
 
 
 def safe_markdown(text: str, allow_user_mentions: bool = False) -> str:
@@ -104,21 +118,9 @@ def safe_markdown(text: str, allow_user_mentions: bool = False) -> str:
         text = _MD_LINK.sub(lambda m: f"[{_labelled(m.group(1), m.group(2))}]({m.group(2)})", text)
     if "<" not in text:
         return text
-    out: list[str] = []
-    at = 0
-    for match in _TOKEN.finditer(text):
-        out.append(_STRAY_MARK.sub("<" + ZWJ, text[at:match.start()]))
-        inner = match.group(1)
-        target, bar, label = inner.partition("|")
-        if _is_link(target):
-            out.append(f"[{_labelled(label, target)}]({target})" if bar and label.strip() else f"<{target}>")
-        elif allow_user_mentions and _USER.fullmatch(inner):
-            out.append(match.group(0))
-        else:
-            out.append(_STRAY_MARK.sub("<" + ZWJ, match.group(0)))
-        at = match.end()
-    out.append(_STRAY_MARK.sub("<" + ZWJ, text[at:]))
-    return "".join(out)
+    return _rewrite_markup(text, allow_user_mentions, plain=_joined,
+                           link=lambda label, target: f"[{_labelled(label, target)}]({target})",
+                           neutral=lambda match: _joined(match.group(0)))
 
 
 def stable_length(markdown: str, lookback: int = 400) -> int:
