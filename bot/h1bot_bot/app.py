@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from h1bot_api import status as api
 from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_bot.adapters.health import HealthServer
 from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch, describe_error
@@ -27,18 +28,24 @@ from h1bot_bot.adapters.llm import LLMClient
 from h1bot_bot.adapters.native_stream import ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.slack_app import SlackBotApp
+from h1bot_bot.adapters.slack_auth import SlackAuthMonitor
 from h1bot_bot.adapters.state_file import StateFile
 from h1bot_bot.chatops import ChatOps
 from h1bot_bot.config import DEFAULT_OPENAI_BASE_URL, Settings
+from h1bot_bot.core.budget import system_prompt_tokens
 from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.effective import BotConfig, ConfigHolder
 from h1bot_bot.core.endpoint_guard import EndpointGuard, EndpointRefused
+from h1bot_bot.core.readiness import Health, assess
+from h1bot_bot.health_report import HealthReport
 from h1bot_bot.metrics import Metrics
 from h1bot_bot.pipeline import ReplyPipeline
 from h1bot_bot.runtime_config import FileStore, RuntimeConfig
 
 log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL = 15.0  # seconds between health checks besides the probes' and the changes' own
 
 
 def release_startup_memory() -> None:
@@ -91,6 +98,8 @@ class BotRuntime:
         self.pipeline: ReplyPipeline | None = None
         self.health: HealthServer | None = None
         self._endpoints = EndpointGuard(settings.allowed_base_urls)
+        self.auth = SlackAuthMonitor()
+        self.report = HealthReport(self._assess, None, interval=HEALTH_INTERVAL)
         self._session: aiohttp.ClientSession | None = None
         self._llm: LLMClient | None = None
         self._team = ""
@@ -150,6 +159,7 @@ class BotRuntime:
         spec = config.spec
         self._session = aiohttp.ClientSession()
         client = AsyncWebClient(token=s.slack_bot_token, base_url=s.slack_api_url, session=self._session)
+        client.retry_handlers.append(self.auth.retry_handler())  # first: it sees every response
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         self.identity = await self._identify(client)
         try:
@@ -165,20 +175,19 @@ class BotRuntime:
         self.pipeline = ReplyPipeline(self.config, slack, self._llm, self.identity, self.metrics, router=self.router,
                                       update_interval=s.update_interval, streams=streams)
         ChatOps(runtime_config, self.pipeline).register(self.router)
-        runtime_config.count_tokens = self._count_prompt_tokens
+        runtime_config.use_tokenizer(self._count_prompt_tokens)
         try:  # load the tokenizer now: a bot that cannot count tokens must not start half-broken
             self.pipeline.count_tokens(spec.model.name)({"role": "user", "content": "warm up"})
         except Exception as exc:
             raise StartupError(f"cannot load the tokenizer for {spec.model.name} (TIKTOKEN_CACHE_DIR must hold "
                                f"its encoding when offline): {exc}") from None
-        try:
-            config.for_channel("")
-        except ConfigError as exc:
-            log.error("configuration problem (mentions will be answered with it): %s", exc)
+        for problem in self.config.current.problems():
+            log.error("configuration problem (not ready; mentions are answered with it): %s", problem)
         release_startup_memory()
         self.slack_app = SlackBotApp(client, s.slack_app_token, self.identity, self.pipeline, self.metrics,
                                      dedupe_size=s.dedupe_size, ping_interval=s.socket_ping_interval)
-        self.health = HealthServer(self.metrics.registry, self._ready, host=s.http_host, port=s.http_port)
+        self.slack_app.handler.client.on_message_listeners.append(self.auth.on_socket_message)
+        self.health = HealthServer(self.metrics.registry, self.report.check, host=s.http_host, port=s.http_port)
         await self.health.start()
         await self.slack_app.connect()
         self.metrics.connected.set(1)
@@ -188,23 +197,40 @@ class BotRuntime:
         await runtime_config.begin(self.pipeline.slack.post)
         if self.resource is not None:
             await self.resource.record_identity(self.identity.user_id, self.identity.team_id, self._team)
+            self.report.write = self.resource.patch_status
+        self.config.listeners.append(self.report.poke)
+        self.auth.on_change = self.report.poke
+        self.report.start()
+        if self.resource is not None:
             self.watch = SlackBotWatch(self.resource, runtime_config.on_object, asyncio.get_running_loop(),
                                        since=self._version, timeout_seconds=s.watch_timeout,
                                        backoff=s.watch_backoff, backoff_max=s.watch_backoff_max).start()
         return self
 
-    def _count_prompt_tokens(self, text: str) -> int:
-        """Tokens of a system prompt with the current model's tokenizer (to check a persona leaves room)."""
-        return self.pipeline.counter(self.config.current.spec.model.name).count_text(text)
+    def _count_prompt_tokens(self, model: str, text: str) -> int:
+        """Tokens a system message costs with `model`'s tokenizer (the limits check counts the prompt)."""
+        return system_prompt_tokens(self.pipeline.counter(model), text)
 
-    async def _ready(self) -> bool:
+    async def _assess(self) -> Health:
+        """Whether this bot can answer now (the /readyz verdict and status.bot)."""
         connected = self.slack_app is not None and await self.slack_app.is_connected()
         self.metrics.connected.set(1 if connected else 0)
-        return connected
+        problems = self.config.current.problems() if self.config is not None else []
+        return assess(auth_failure=self.auth.failure, problems=problems, connected=connected)
+
+    async def report_startup_failure(self, error: StartupError) -> None:
+        """Tell status.bot why the bot cannot start (it exits next); best effort."""
+        if self.resource is None:
+            return
+        health = (Health(False, api.SLACK_AUTH_REVOKED, self.auth.failure) if self.auth.failure
+                  else Health(False, api.STARTUP_FAILED, str(error)))
+        self.report.write = self.resource.patch_status
+        await self.report.store(health)
 
     async def stop(self, drain_timeout: float | None = None) -> int:
         """Stop receiving, let replies in flight finish (bounded), release everything. Returns replies cancelled."""
         cancelled = 0
+        await self.report.stop()
         if self.slack_app is not None:
             await self.slack_app.stop_receiving()
             self.metrics.connected.set(0)
@@ -240,6 +266,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event, router: CommandRouter
         await runtime.start()
     except StartupError as exc:
         log.error("cannot start: %s", exc)
+        await runtime.report_startup_failure(exc)
         await runtime.stop(drain_timeout=0)
         return 2
     await stop.wait()

@@ -106,7 +106,7 @@ class ReplyPipeline:
         """Answer `incoming`; returns the outcome (for the event's log line and metrics)."""
         config = self.config.current
         direct = incoming.kind == "dm"
-        if not channel_allowed(config.spec.access, incoming.channel, direct):
+        if not channel_allowed(config.spec.access, incoming.channel, direct, incoming.user):
             await self.post(incoming, REFUSAL)
             return "refused"
         question = strip_bot_mention(incoming.text, self.identity.user_id)

@@ -33,7 +33,7 @@ from h1bot_bot.core.config_view import (
     reset_text,
     saved_text,
 )
-from h1bot_bot.core.effective import BotConfig, ConfigHolder
+from h1bot_bot.core.effective import BotConfig, ConfigHolder, CountPrompt
 from h1bot_bot.core.overrides import (
     CountTokens,
     DroppedOverride,
@@ -89,6 +89,7 @@ class RuntimeConfig:
         self.source = source
         self.store = store
         self.count_tokens = count_tokens
+        self.count_prompt: CountPrompt | None = None  # see use_tokenizer
         self.backoff = backoff
         self.backoff_max = backoff_max
         self._spec: JsonDict = copy.deepcopy(dict(spec))
@@ -130,7 +131,15 @@ class RuntimeConfig:
 
     def _config(self, spec: Mapping[str, Any] | None = None, runtime: Mapping[str, Any] | None = None) -> BotConfig:
         return BotConfig(effective_spec(self._spec if spec is None else spec,
-                                        self._local if runtime is None else runtime), source=self.source)
+                                        self._local if runtime is None else runtime), source=self.source,
+                         count_prompt=self.count_prompt)
+
+    def use_tokenizer(self, count_prompt: CountPrompt) -> None:
+        """Count system prompts from now on: `config set` refuses a persona that leaves no room for history, and
+        every channel's limits (BotConfig.for_channel) take its prompt out of the window."""
+        self.count_prompt = count_prompt
+        self.count_tokens = lambda text: count_prompt(self.current.spec.model.name, text)
+        self.holder.replace(self._config())
 
     def _apply_local(self, runtime: JsonDict) -> None:
         config = self._config(runtime=runtime)

@@ -62,6 +62,8 @@ class Summarization:
         """The RSF settings of `channel`: the threshold is what is left once the system prompt is paid for."""
         counter = self.counter(channel.model)
         system_cost = system_prompt_tokens(counter, system[0]["content"]) if system else 0
+        if channel.system_prompt_tokens is not None:  # already taken out of history_tokens by for_channel
+            system_cost = max(0, system_cost - channel.system_prompt_tokens)
         threshold = min(channel.limits.threshold_tokens, channel.limits.history_tokens - system_cost)
         return RSFSettings.from_spec(channel.summarization, max(threshold, 128), concurrency=self.concurrency)
 

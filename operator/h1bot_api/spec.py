@@ -34,6 +34,10 @@ class ConfigError(ValueError):
     """A SlackBot whose settings cannot work; the message names the field to fix."""
 
 
+class PromptTooLarge(ConfigError):
+    """The system prompt leaves no room for history (or does not fit at all) in the model's context window."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
@@ -92,11 +96,22 @@ class ChannelAccess(_Model):
     deny: tuple[str, ...] = ()
 
 
+# Who the bot answers in direct messages; None (unset) follows channels.allow: DMs are answered when it is empty.
+DirectMessages = Literal["allow", "admins", "deny"]
+
+
 class AccessSpec(_Model):
     admins: tuple[Annotated[str, Field(min_length=1)], ...] = Field(default=(), max_length=256)
     channels: ChannelAccess = ChannelAccess()
+    direct_messages: DirectMessages | None = None
     answer_bots: bool = False
     allow_user_mentions: bool = False
+
+    @property
+    def direct_message_rule(self) -> str:
+        """The rule in effect for DMs: `directMessages`, or when unset `allow` if channels.allow is empty
+        (the bot answers everywhere) and `deny` if it lists channels (an allow-list means only those places)."""
+        return self.direct_messages or ("deny" if self.channels.allow else "allow")
 
 
 class SlackSpec(_Model):
@@ -254,6 +269,10 @@ def resolve_limits(model: ModelSpec, summarization: SummarizationSpec, system_pr
     info = known or ModelInfo(context_tokens=context, max_output_tokens=model.max_output_tokens)
     max_output = min(model.max_output_tokens, info.max_output_tokens) if known else model.max_output_tokens
     budget = context - max_output - system_prompt_tokens - safety_margin
+    if budget <= 0 and system_prompt_tokens and context - max_output - safety_margin > 0:
+        raise PromptTooLarge(f"the system prompt ({system_prompt_tokens:,} tokens) does not fit the "
+                             f"{context:,}-token context window of {model.name} with {max_output:,} tokens kept "
+                             "for the answer: shorten spec.persona.systemPrompt or lower spec.model.maxOutputTokens")
     if budget <= 0:
         raise ConfigError(f"spec.model.maxOutputTokens ({max_output}) and the system prompt leave no room for "
                           f"history in a {context}-token context window")

@@ -1,14 +1,25 @@
 """The SlackBot status layout: who owns which subtree, condition types, phases.
 
 The operator writes `observedGeneration`, `phase`, `conditions`, `deployment`, `secretsChecksum`.
-The bot writes `runtime` (overrides made from Slack) and `slack` (its identity); the operator never touches them.
+The bot writes `runtime` (overrides made from Slack), `slack` (its identity) and `bot` (whether it can answer, the
+same verdict as its /readyz); the operator never writes them, and folds `bot` into its Ready condition.
 """
 
 from datetime import UTC, datetime
 from typing import Any
 
 OPERATOR_FIELDS = ("observedGeneration", "phase", "conditions", "deployment", "secretsChecksum")
-BOT_FIELDS = ("runtime", "slack")
+BOT_FIELDS = ("runtime", "slack", "bot")
+
+# status.bot = {ready, reason, message, pod, at}: the bot's own health, written when it changes.
+BOT_HEALTH = "bot"
+BOT_READY = "Ready"
+CONFIG_INVALID = "ConfigInvalid"  # e.g. an unknown model without spec.model.contextTokens
+PROMPT_TOO_LARGE = "PromptTooLarge"  # the system prompt does not fit the model's context window
+SLACK_AUTH_REVOKED = "SlackAuthRevoked"  # a token was revoked, the app uninstalled, the Socket Mode link disabled
+SLACK_DISCONNECTED = "SlackDisconnected"  # no Socket Mode connection (yet)
+STARTUP_FAILED = "StartupFailed"  # the bot could not start (it exits; the message says why)
+BOT_REASONS = (BOT_READY, CONFIG_INVALID, PROMPT_TOO_LARGE, SLACK_AUTH_REVOKED, SLACK_DISCONNECTED, STARTUP_FAILED)
 
 # Condition types.
 READY = "Ready"

@@ -20,6 +20,7 @@ import kopf
 
 from h1bot_api import GROUP, KIND, PLURAL, VERSION
 from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_api.status import BOT_HEALTH
 from h1bot_kube import Credentials, KubeConfigError, load_credentials
 from h1bot_operator.kube import Kube
 from h1bot_operator.login import connection_info
@@ -146,6 +147,12 @@ def slackbot_created(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> 
 
 @kopf.on.update(*SLACKBOTS, field="spec")
 def slackbot_updated(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    _reconcile_slackbot(body, memo, retry)
+
+
+@kopf.on.update(*SLACKBOTS, field=f"status.{BOT_HEALTH}")
+def slackbot_health_changed(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    """The bot wrote its own health (status.bot): fold it into Ready at once, not at the next resync."""
     _reconcile_slackbot(body, memo, retry)
 
 

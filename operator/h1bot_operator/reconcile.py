@@ -148,6 +148,9 @@ def _transition_events(previous: dict[str, Any], new: dict[str, Any],
     if new_secrets.get("status") == "False" and (old_secrets.get("status"), old_secrets.get("message")) != (
             "False", new_secrets.get("message")):
         events.append((WARNING, new_secrets.get("reason") or "SecretMissing", new_secrets["message"]))
+    if new_ready.get("reason") == "BotNotReady" and (old_ready.get("reason"), old_ready.get("message")) != (
+            "BotNotReady", new_ready.get("message")):
+        events.append((WARNING, "BotNotReady", new_ready["message"]))
     if new_secrets.get("status") == "True" and old_secrets.get("status") == "False":
         events.append((NORMAL, "SecretsResolved", new_secrets["message"]))
     if new.get("phase") != previous.get("phase") and new.get("phase") in (api.RUNNING, api.SUSPENDED):

@@ -1,6 +1,8 @@
 """The operator's part of a SlackBot's status, from what it observed (pure).
 
-Writes only h1bot_api.status.OPERATOR_FIELDS; `runtime` and `slack` belong to the bot and are never produced here.
+Writes only h1bot_api.status.OPERATOR_FIELDS; `runtime`, `slack` and `bot` belong to the bot and are never produced
+here. The bot's own verdict (status.bot, the same as its /readyz) is read: a bot that says it cannot answer makes
+Ready False (reason BotNotReady, the bot's message) and the phase Degraded.
 """
 
 import dataclasses
@@ -32,6 +34,15 @@ def _wanted_replicas(deployment: dict[str, Any] | None) -> int:
     return max(1, int(((deployment or {}).get("spec") or {}).get("replicas") or 1))
 
 
+def bot_not_ready(previous: dict[str, Any]) -> str | None:
+    """The bot's own reason it cannot answer (from status.bot), or None when it says it can or has not said."""
+    health = previous.get(api.BOT_HEALTH) or {}
+    if health.get("ready") is not False:
+        return None
+    reason, message = health.get("reason") or "NotReady", health.get("message") or "no detail given"
+    return f"the bot cannot answer ({reason}): {message}"
+
+
 def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: str | None = None) -> dict[str, Any]:
     """The operator fields of the status; conditions keep lastTransitionTime unless their status flips."""
     gen, old = observed.generation, previous.get("conditions") or []
@@ -60,6 +71,7 @@ def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: st
     conditions.append(api.condition(api.DEPLOYMENT_AVAILABLE, *available, gen, old, now))
 
     secrets_ok = observed.secrets is not None and observed.secrets.resolved
+    bot_problem = bot_not_ready(previous)
     if observed.config_error:
         ready, phase = (False, "InvalidSpec", observed.config_error), api.FAILED
     elif observed.conflict:
@@ -71,6 +83,8 @@ def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: st
     elif not secrets_ok:
         message = observed.secrets.message if observed.secrets else "Secrets not checked"
         ready, phase = (False, "SecretsUnresolved", message), _not_running(previous)
+    elif bot_problem:  # before DeploymentUnavailable: a failing /readyz also leaves 0 pods ready, this says why
+        ready, phase = (False, "BotNotReady", bot_problem), api.DEGRADED
     elif not available[0]:
         ready, phase = (False, "DeploymentUnavailable", available[2]), _not_running(previous)
     else:

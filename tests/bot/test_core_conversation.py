@@ -95,9 +95,18 @@ def test_channel_access_rules():
     assert channel_allowed(access, "C1", direct=False)
     assert not channel_allowed(access, "C3", direct=False)
     assert not channel_allowed(access, "C2", direct=False)
-    assert channel_allowed(access, "D1", direct=True)
+    assert not channel_allowed(access, "D1", direct=True)  # an allow-list covers DMs unless they are opened
     assert not channel_allowed(access, "D9", direct=True)
     assert channel_allowed(AccessSpec(), "C3", direct=False)
+    assert channel_allowed(AccessSpec(), "D1", direct=True)  # no allow-list: the bot answers everywhere
+    opened = AccessSpec(channels=ChannelAccess(allow=("C1", "D7"), deny=("D9",)), direct_messages="allow")
+    assert channel_allowed(opened, "D1", direct=True) and not channel_allowed(opened, "D9", direct=True)
+    admins_only = AccessSpec(admins=("UADMIN",), direct_messages="admins")
+    assert channel_allowed(admins_only, "D1", direct=True, user="UADMIN")
+    assert not channel_allowed(admins_only, "D1", direct=True, user="UBOB")
+    assert not channel_allowed(AccessSpec(direct_messages="deny"), "D1", direct=True, user="UADMIN")
+    assert channel_allowed(access, "D7", direct=True) is False  # D7 is not in this allow-list
+    assert channel_allowed(AccessSpec(channels=ChannelAccess(allow=("D7",))), "D7", direct=True)
 
 
 def test_command_router_claims_whole_commands_only():

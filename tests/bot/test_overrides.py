@@ -124,7 +124,7 @@ def test_an_unknown_model_needs_a_context_window_in_the_spec():
 
 def test_a_system_prompt_too_long_for_the_context_window_is_refused_when_tokens_are_counted():
     spec = make_spec(name="my-small-model", contextTokens=2048, maxOutputTokens=1024)
-    with pytest.raises(ChangeRejected, match="no room for history"):
+    with pytest.raises(ChangeRejected, match=r"the system prompt \(1,000 tokens\) does not fit the 2,048-token"):
         apply_change(spec, {}, "systemPrompt", "word " * 1000, actor=ADMIN, now=T1,
                      count_tokens=lambda text: len(text.split()))
 

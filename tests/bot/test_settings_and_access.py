@@ -16,17 +16,41 @@ async def test_denied_channel_gets_a_polite_refusal_and_no_model_call(start_bot,
     assert len(fake_openai.chat_requests) == 1
 
 
-async def test_allow_list_limits_channels_but_not_direct_messages(start_bot, fake_slack, fake_openai):
+async def _answered(fake_slack, asked: list[tuple[str, dict]]) -> list[str]:
+    """The first reply to each (channel, message), once none is a placeholder any more."""
+    await fake_slack.wait_for(lambda: all(fake_slack.bot_replies(c, m["ts"]) and not fake_slack.bot_replies(
+        c, m["ts"])[0]["text"].startswith("_Thinking") for c, m in asked))
+    return [fake_slack.bot_replies(c, m["ts"])[0]["text"] for c, m in asked]
+
+
+async def test_an_allow_list_covers_direct_messages_too_unless_the_spec_opens_them(start_bot, fake_slack):
+    # Before: DMs bypassed channels.allow, so anyone could talk to (and read the config of) a bot kept to #help.
     async with start_bot({"access": {"channels": {"allow": ["CHELP"]}}}):
         outside, _ = await fake_slack.mention("CRANDOM", "UBOB", "hi")
         inside, _ = await fake_slack.mention("CHELP", "UBOB", "hi")
-        direct, _ = await fake_slack.dm("D9", "UBOB", "hi in private")
-        [refused] = await fake_slack.wait_for_texts("CRANDOM", outside["ts"])
-        [answered] = await fake_slack.wait_for_texts("CHELP", inside["ts"])
-        [answered_directly] = await fake_slack.wait_for_texts("D9", direct["ts"])
-    assert "not set up to answer" in refused
-    assert answered == "Answer to: Bob (UBOB): hi"
-    assert answered_directly == "Answer to: Bob (UBOB): hi in private"
+        direct, _ = await fake_slack.dm("D9", "UBOB", "config")
+        texts = await _answered(fake_slack, [("CRANDOM", outside), ("CHELP", inside), ("D9", direct)])
+    assert "not set up to answer" in texts[0]
+    assert texts[1].startswith("Answer to")
+    assert "not set up to answer" in texts[2]
+
+
+async def test_direct_messages_switch_allow_admins_deny(start_bot, fake_slack):
+    fake_slack.add_user("UADMIN", "Ada")
+    async with start_bot({"access": {"admins": ["UADMIN"], "channels": {"allow": ["CHELP"]},
+                                     "directMessages": "allow"}}):
+        opened, _ = await fake_slack.dm("D1", "UBOB", "hi in private")
+        assert (await _answered(fake_slack, [("D1", opened)]))[0].startswith("Answer to")
+    async with start_bot({"access": {"admins": ["UADMIN"], "directMessages": "admins"}}):
+        admin, _ = await fake_slack.dm("D2", "UADMIN", "hi in private")
+        user, _ = await fake_slack.dm("D3", "UBOB", "hi in private")
+        texts = await _answered(fake_slack, [("D2", admin), ("D3", user)])
+    assert texts[0].startswith("Answer to") and "not set up to answer" in texts[1]
+    async with start_bot({"access": {"admins": ["UADMIN"], "directMessages": "deny"}}):
+        admin, _ = await fake_slack.dm("D4", "UADMIN", "hi in private")
+        channel, _ = await fake_slack.mention("CANY", "UBOB", "hi")
+        texts = await _answered(fake_slack, [("D4", admin), ("CANY", channel)])
+    assert "not set up to answer" in texts[0] and texts[1].startswith("Answer to")
 
 
 async def test_channel_persona_and_model_override_the_defaults(start_bot, fake_slack, fake_openai):

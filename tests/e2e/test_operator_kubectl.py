@@ -34,7 +34,7 @@ def test_kubectl_apply_examples_then_get_slackbots(tmp_path: Path):
             kubectl(kubeconfig, "wait", "sb/helpdesk", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
 
             table = kubectl(kubeconfig, "get", "sb").splitlines()
-            assert table[0].split() == ["NAME", "MODEL", "EFFECTIVE", "READY", "PHASE", "AGE"]
+            assert table[0].split() == ["NAME", "MODEL", "EFFECTIVE", "READY", "PHASE", "BOT", "AGE"]
             assert table[1].split()[:4] == ["helpdesk", "gpt-4o-mini", "True", "Running"]
 
             # The bot switched models from Slack: the Effective column shows it.

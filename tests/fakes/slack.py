@@ -80,6 +80,7 @@ class FakeSlack(SocketDelivery, ReactionsApi, StreamingApi, LoopbackServer):
         self.failures: dict[str, list[str]] = {}  # method → Slack error codes still to serve
         self.latency: dict[str, float] = {}  # method → seconds Slack takes to answer it (a slow workspace)
         self.hang_ups: dict[str, int] = {}  # method → calls still to answer by dropping the connection
+        self.revoked: str | None = None  # every Web API call answers this error (see revoke)
         # A Slack error code every chat.startStream answers (streaming unavailable: channel type, scope, token).
         self.refuse_streams: str | None = None
         self.streamed: set[tuple[str, str]] = set()  # (channel, ts) of every message made by chat.startStream
@@ -180,6 +181,18 @@ class FakeSlack(SocketDelivery, ReactionsApi, StreamingApi, LoopbackServer):
         """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
         self.failures.setdefault(method, []).extend([error] * times)
 
+    async def revoke(self, error: str = "token_revoked", *, link_disabled: bool = True) -> None:
+        """What Slack does when the app is uninstalled or its tokens are revoked: every Web API call answers
+        `error` (token_revoked, invalid_auth, account_inactive), and with `link_disabled` each Socket Mode
+        connection gets `{"type": "disconnect", "reason": "link_disabled"}` and is closed."""
+        self.revoked = error
+        self._notify()
+        if link_disabled:
+            for ws in [ws for ws in self._sockets.values() if not ws.closed]:
+                await ws.send_json({"type": "disconnect", "reason": "link_disabled",
+                                    "debug_info": {"host": "fake-slack"}})
+                await ws.close()
+
     # ---- Web API -----------------------------------------------------------------------------------------------
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -215,6 +228,8 @@ class FakeSlack(SocketDelivery, ReactionsApi, StreamingApi, LoopbackServer):
                                      headers={"Retry-After": str(retry_after)})
         if self.failures.get(method):
             return web.json_response({"ok": False, "error": self.failures[method].pop(0)})
+        if self.revoked:
+            return web.json_response({"ok": False, "error": self.revoked})
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return web.json_response({"ok": False, "error": "invalid_auth" if token else "not_authed"})

@@ -14,8 +14,8 @@ from pydantic.fields import FieldInfo
 
 from h1bot_api import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAME, VERSION
 from h1bot_api.botenv import OWNED_ENV, OWNED_ENV_CEL, OWNED_ENV_MESSAGE, SECRET_ENV, TYPED_ENV
-from h1bot_api.spec import ConfigError, SlackBotSpec, resolve_limits
-from h1bot_api.status import CONDITION_TYPES, PHASES, RUNTIME_KEYS
+from h1bot_api.spec import ConfigError, DirectMessages, SlackBotSpec, resolve_limits
+from h1bot_api.status import BOT_HEALTH, BOT_REASONS, CONDITION_TYPES, PHASES, RUNTIME_KEYS
 from tests.fakes.crd_schema import admit, load_crd, open_api_schema
 from tests.paths import EXAMPLES
 
@@ -60,15 +60,25 @@ def test_every_field_is_documented_for_kubectl_explain():
     assert undocumented == []
 
 
-def test_printer_columns_show_model_effective_model_readiness_phase_and_age():
+def test_printer_columns_show_model_effective_model_readiness_phase_the_bots_verdict_and_age():
     columns = {c["name"]: c["jsonPath"] for c in load_crd()["spec"]["versions"][0]["additionalPrinterColumns"]}
     assert columns == {
         "Model": ".spec.model.name",
         "Effective": ".status.runtime.overrides.model.value",
         "Ready": '.status.conditions[?(@.type=="Ready")].status',
         "Phase": ".status.phase",
+        "Bot": ".status.bot.reason",
+        "Message": '.status.conditions[?(@.type=="Ready")].message',  # -o wide only
         "Age": ".metadata.creationTimestamp",
     }
+
+
+def test_the_bots_health_subtree_is_documented_with_every_reason():
+    bot = open_api_schema()["properties"]["status"]["properties"][BOT_HEALTH]
+    assert set(bot["properties"]) == {"ready", "reason", "message", "pod", "at"}
+    assert all(reason in bot["properties"]["reason"]["description"] for reason in BOT_REASONS)
+    access = open_api_schema()["properties"]["spec"]["properties"]["access"]["properties"]
+    assert access["directMessages"]["enum"] == list(DirectMessages.__args__)
 
 
 def test_status_enums_are_the_shared_phases_and_runtime_keys_are_documented():

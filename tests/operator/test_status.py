@@ -72,3 +72,29 @@ def test_replicas_show_how_many_of_them_are_ready():
     none = compute("b", Observed(generation=1, secrets=OK, deployment={"spec": {"replicas": 3}}), {}, now=T0)
     assert next(c for c in none["conditions"] if c["type"] == api.DEPLOYMENT_AVAILABLE)["message"] == \
         "0/3 bot pods ready"
+
+
+REVOKED = {"ready": False, "reason": api.SLACK_AUTH_REVOKED, "pod": "h1bot-b-1", "at": T0,
+           "message": "Slack auth revoked: auth.test answered token_revoked (renew the bot token)"}
+
+
+def test_a_bot_that_says_it_cannot_answer_is_not_ready_and_says_why():
+    # Its failing /readyz leaves 0 pods ready: the bot's reason is shown, not "0/1 bot pods ready".
+    status = compute("b", Observed(generation=1, secrets=OK, deployment=NOT_READY), {"bot": REVOKED}, now=T0)
+    assert conditions(status)[api.READY] == ("False", "BotNotReady")
+    assert status["conditions"][0]["message"] == (
+        "the bot cannot answer (SlackAuthRevoked): Slack auth revoked: auth.test answered token_revoked"
+        " (renew the bot token)")
+    assert status["phase"] == api.DEGRADED
+    assert conditions(status)[api.DEPLOYMENT_AVAILABLE] == ("False", "Unavailable")
+    assert "bot" not in status  # read, never written by the operator
+
+
+def test_a_bot_that_says_it_is_ready_changes_nothing_and_the_spec_and_secrets_come_first():
+    healthy = {"ready": True, "reason": api.BOT_READY, "message": "connected", "pod": "p", "at": T0}
+    status = compute("b", Observed(generation=1, secrets=OK, deployment=READY), {"bot": healthy}, now=T0)
+    assert conditions(status)[api.READY] == ("True", "BotRunning")
+    missing = compute("b", Observed(generation=1, secrets=MISSING, deployment=None), {"bot": REVOKED}, now=T0)
+    assert conditions(missing)[api.READY] == ("False", "SecretsUnresolved")
+    broken = compute("b", Observed(generation=1, config_error="spec.model: Field required"), {"bot": REVOKED}, now=T0)
+    assert conditions(broken)[api.READY] == ("False", "InvalidSpec")

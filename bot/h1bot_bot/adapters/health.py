@@ -1,13 +1,19 @@
-"""HTTP on one port: /healthz (process alive), /readyz (Socket Mode connected), /metrics (Prometheus)."""
+"""HTTP on one port: /healthz (process alive), /readyz (can answer: core/readiness), /metrics (Prometheus).
+
+/readyz answers 200 `ready`, or 503 with the reason and what to fix (`not ready (PromptTooLarge): …`); JSON
+(`{"ready", "reason", "message"}`) when the request accepts application/json.
+"""
 
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from h1bot_bot.core.readiness import Health
+
 
 class HealthServer:
-    def __init__(self, registry: CollectorRegistry, ready: Callable[[], Awaitable[bool]], host: str = "0.0.0.0",
+    def __init__(self, registry: CollectorRegistry, ready: Callable[[], Awaitable[Health]], host: str = "0.0.0.0",
                  port: int = 8080):
         self.registry = registry
         self.ready = ready
@@ -38,9 +44,13 @@ class HealthServer:
         return web.Response(text="ok\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        if await self.ready():
+        health = await self.ready()
+        status = 200 if health.ready else 503
+        if "application/json" in request.headers.get("Accept", ""):
+            return web.json_response(health.as_json(), status=status)
+        if health.ready:
             return web.Response(text="ready\n")
-        return web.Response(status=503, text="not connected to Slack\n")
+        return web.Response(status=status, text=f"not ready ({health.reason}): {health.message}\n")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.registry)
