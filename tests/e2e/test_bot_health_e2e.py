@@ -1,0 +1,94 @@
+"""End to end on loopback: a bot that cannot answer says so in its SlackBot, and the operator shows it where a
+cluster user looks (`kubectl get sb`, `kubectl describe sb`, the Ready condition, an Event)."""
+
+import asyncio
+import re
+import subprocess
+
+import pytest
+
+from tests.bot.runtime_config_helpers import BOTS, SPEC, add_people, cluster_bot, events, slackbot
+from tests.fakes.kube import KubeAPI, OperatorThread, kubectl
+from tests.fakes.slack import FakeSlack
+from tests.fakes.waiting import eventually
+from tests.operator.conftest import operator_settings
+
+pytestmark = [pytest.mark.timeout(60),
+              pytest.mark.skipif(subprocess.run(["which", "kubectl"], capture_output=True).returncode != 0,
+                                 reason="kubectl is not installed")]
+
+
+@pytest.fixture
+async def fake_slack():
+    async with FakeSlack() as slack:
+        add_people(slack)
+        yield slack
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    with KubeAPI() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        api.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "creds", "namespace": "default", "labels": {"chatops.h1bot.dev/credentials": "true"}},
+                   "stringData": {"bot": "xoxb-1", "app": "xapp-1", "openai": "sk-1"}})
+        operator = OperatorThread(kubeconfig, operator_settings()).start()
+        try:
+            yield api, kubeconfig
+        finally:
+            operator.stop()
+
+
+def ready_condition(api: KubeAPI) -> dict:
+    status = (api.find(BOTS, "default", "helpdesk") or {}).get("status") or {}
+    return next((c for c in status.get("conditions") or () if c["type"] == "Ready"), {})
+
+
+def row(kubeconfig, *args: str) -> dict[str, str]:
+    header, line = kubectl(kubeconfig, "get", "sb", "helpdesk", *args).splitlines()
+    starts = [m.start() for m in re.finditer(r"\S+", header)]
+    cells = [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    return dict(zip(header.split(), cells, strict=True))
+
+
+async def test_an_unknown_model_shows_as_not_ready_in_kubectl_with_the_field_to_fix(cluster, fake_slack,
+                                                                                   fake_openai):
+    api, kubeconfig = cluster
+    api.apply(slackbot({**SPEC, "model": {"name": "my-finetune", "maxOutputTokens": 512}}))
+    async with cluster_bot(fake_slack, fake_openai):
+        condition = await eventually(lambda: ready_condition(api).get("reason") == "BotNotReady"
+                                     and ready_condition(api), timeout=20, message="Ready=False BotNotReady")
+        assert condition["status"] == "False"
+        assert condition["message"] == (
+            "the bot cannot answer (ConfigInvalid): configuration invalid: model 'my-finetune' is not in the table of"
+            " known models: set spec.model.contextTokens to its context window")
+        table = await asyncio.to_thread(row, kubeconfig)
+        assert (table["READY"], table["PHASE"], table["BOT"]) == ("False", "Degraded", "ConfigInvalid")
+        wide = await asyncio.to_thread(row, kubeconfig, "-o", "wide")
+        assert wide["MESSAGE"].startswith("the bot cannot answer (ConfigInvalid)")
+        described = await asyncio.to_thread(kubectl, kubeconfig, "describe", "sb", "helpdesk")
+        assert "set spec.model.contextTokens to its context window" in described
+        assert [e["message"] for e in events(api, "BotNotReady")] == [condition["message"]]
+
+        # Fixed live in the spec: the bot re-checks, writes Ready, and the operator's Ready follows.
+        api.request("PATCH", "/apis/chatops.h1bot.dev/v1alpha1/namespaces/default/slackbots/helpdesk",
+                    {"spec": {"model": {"contextTokens": 32000}}})
+        await eventually(lambda: ready_condition(api).get("reason") == "DeploymentUnavailable", timeout=20,
+                         message="the bot's problem gone from Ready (no pod is ready in the emulator)")
+        assert (await asyncio.to_thread(row, kubeconfig))["BOT"] == "Ready"
+
+
+async def test_revoked_slack_tokens_show_as_slack_auth_revoked(cluster, fake_slack, fake_openai):
+    api, kubeconfig = cluster
+    api.apply(slackbot())
+    async with cluster_bot(fake_slack, fake_openai):
+        await eventually(lambda: ((api.find(BOTS, "default", "helpdesk") or {}).get("status") or {}).get(
+            "bot", {}).get("reason") == "Ready", timeout=20, message="the bot's first health report")
+        await fake_slack.revoke("token_revoked")
+        condition = await eventually(lambda: "Slack auth revoked" in ready_condition(api).get("message", "")
+                                     and ready_condition(api), timeout=20, message="Ready says Slack auth revoked")
+        assert condition["status"] == "False" and condition["reason"] == "BotNotReady"
+        table = await asyncio.to_thread(row, kubeconfig)
+        assert (table["READY"], table["BOT"]) == ("False", "SlackAuthRevoked")
