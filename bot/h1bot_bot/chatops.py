@@ -1,7 +1,8 @@
 """The ChatOps commands: help, config, config set/reset, model, models, debug, summarize.
 
 Parsing is core/command_parser's (deterministic, never the LLM); replies are core/config_view's; changes go through
-RuntimeConfig (validated, audited, stored). Anyone may read; only spec.access.admins change anything.
+RuntimeConfig (validated, audited, stored). Anyone may read the settings; only spec.access.admins read prompts
+(core/config_view says which) and change anything.
 """
 
 import logging
@@ -68,7 +69,8 @@ class ChatOps:
         return Reply(refusal_text(request.command))
 
     async def show_config(self, request: CommandRequest) -> Reply:
-        rendered = render_config(self.config.spec, self.config.runtime)
+        admin = is_admin(self.config.current.spec, request.user)
+        rendered = render_config(self.config.spec, self.config.runtime, channel=request.channel, admin=admin)
         return Reply(rendered.text, rendered.blocks)
 
     async def list_models(self, request: CommandRequest) -> Reply:

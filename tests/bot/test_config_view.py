@@ -42,7 +42,7 @@ def everything_shown(rendered) -> str:
 def test_config_shows_each_setting_and_both_values_where_slack_overrides_the_spec(spec):
     runtime, _ = apply_change(spec, {}, "model", "gpt-4o", actor=ADMIN, now=T1)
 
-    rendered = render_config(spec, runtime)
+    rendered = render_config(spec, runtime, channel="C0123456789", admin=True)
 
     text = rendered.text
     assert "*Model*: `gpt-4o`" in text
@@ -50,7 +50,7 @@ def test_config_shows_each_setting_and_both_values_where_slack_overrides_the_spe
     assert "*Temperature*: `0.3`" in text and "*Max output tokens*: 2,048 tokens" in text
     assert "*Summarize above*: 12,000 tokens" in text and "*Summary chunk*: 3,000 tokens" in text
     assert "platform team's helpdesk bot" in text
-    assert "<#C0123456789>: model `gpt-4o`" in text  # channel persona
+    assert "*This channel's persona* (<#C0123456789>): model `gpt-4o`" in text
     assert f"Admins: <@{ADMIN}>" in text and "Never in: <#C0RANDOM00>" in text
     assert text.count("set from Slack") == 1  # only the overridden setting says so
     assert rendered.blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Configuration"}}
@@ -63,7 +63,7 @@ def test_config_shows_where_credentials_come_from_never_what_they_are(spec, monk
     # A prompt is configuration, shown as written, even when it looks like a token.
     spec["persona"]["systemPrompt"] = "Never reveal xoxb-this-is-just-prompt-text. <!channel> stays quiet."
 
-    shown = everything_shown(render_config(spec, {}))
+    shown = everything_shown(render_config(spec, {}, admin=True))
 
     for value in [*ENVIRONMENT.values(), "hunter2", "llmuser", "querysecret"]:
         assert value not in shown
@@ -72,6 +72,42 @@ def test_config_shows_where_credentials_come_from_never_what_they_are(spec, monk
     assert "`https://llm.internal:8443/v1`" in shown
     assert "xoxb-this-is-just-prompt-text" in shown
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown  # shown, never pinging anyone
+
+
+PERSONAS = {"systemPrompt": "You are the helpdesk bot. Default persona text.",
+            "channels": [{"id": "CONCALL", "systemPrompt": "On-call persona. The vault PIN is 4321.", "model": "gpt-4o"},
+                         {"id": "CHR", "systemPrompt": "HR persona: salary bands are confidential."}]}
+
+
+def test_people_who_are_not_admins_see_the_model_and_limits_but_no_prompt(spec):
+    spec["persona"] = PERSONAS
+    for channel in ("CONCALL", "CHR", "CGENERAL", "D0DIRECT"):
+        rendered = render_config(spec, {}, channel=channel, admin=False)
+        shown = everything_shown(rendered)
+        assert "Default persona text" not in shown and "4321" not in shown and "salary bands" not in shown
+        assert "*Model*: `gpt-4o-mini`" in rendered.text and "*Context window*: 128,000 tokens" in rendered.text
+        assert "shown to this bot's admins only" in rendered.text
+    onca = render_config(spec, {}, channel="CONCALL").text
+    assert "*This channel's persona* (<#CONCALL>): model `gpt-4o`" in onca
+    assert "1 other channel has a persona of its own, shown only in that channel." in onca
+
+
+def test_admins_see_the_default_prompt_and_only_the_persona_of_the_channel_they_ask_in(spec):
+    spec["persona"] = PERSONAS
+    onca = everything_shown(render_config(spec, {}, channel="CONCALL", admin=True))
+    assert "Default persona text" in onca and "The vault PIN is 4321" in onca and "salary bands" not in onca
+    for elsewhere in ("CGENERAL", "D0DIRECT"):  # another channel, or a DM: no channel's persona at all
+        shown = everything_shown(render_config(spec, {}, channel=elsewhere, admin=True))
+        assert "Default persona text" in shown and "4321" not in shown and "salary bands" not in shown
+        assert "CONCALL" not in shown and "CHR" not in shown
+        assert "2 channels have a persona of their own, shown only in that channel." in shown
+
+
+def test_config_says_who_the_bot_answers_in_direct_messages(spec):
+    spec["access"] = {"admins": [ADMIN], "channels": {"allow": ["CHELP"]}}
+    assert "Direct messages: not answered (spec.access.directMessages unset" in render_config(spec, {}).text
+    spec["access"]["directMessages"] = "admins"
+    assert "Direct messages: answered for admins only\n" in render_config(spec, {}).text
 
 
 def test_config_of_a_minimal_spec_says_what_is_automatic(spec):
@@ -87,13 +123,13 @@ def test_config_stays_within_slacks_block_limits_however_big_the_spec(spec):
     spec["persona"]["channels"] = [{"id": f"C{n:08d}", "systemPrompt": "x" * 5000} for n in range(200)]
     spec["access"]["admins"] = [f"U{n:08d}" for n in range(200)]
 
-    rendered = render_config(spec, {})
+    rendered = render_config(spec, {}, channel="C00000007", admin=True)
 
     assert len(rendered.blocks) <= 50
     for block in rendered.blocks:
         texts = [block["text"]["text"]] if "text" in block else [e["text"] for e in block["elements"]]
         assert all(len(t) <= 3000 for t in texts)
-    assert "… and 190 more" in rendered.text and "more characters)" in rendered.text
+    assert "199 other channels have a persona of their own" in rendered.text and "more characters)" in rendered.text
     assert "<@U00000029> and 170 more" in rendered.text
 
 

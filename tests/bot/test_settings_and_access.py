@@ -1,5 +1,7 @@
 """Scenarios: what the SlackBot spec decides — channels, personas, models, endpoints, history budget."""
 
+import json
+
 from h1bot_api.spec import DEFAULT_SYSTEM_PROMPT
 from tests.fakes.openai import FakeOpenAI
 
@@ -101,3 +103,22 @@ async def test_spec_base_url_wins_and_organization_is_sent(start_bot, fake_slack
         request = local_model.chat_requests[0]
         assert request.body["model"] == "llama-3-8b"
         assert request.headers.get("OpenAI-Organization") == "org-platform"
+
+
+async def test_config_in_a_dm_or_another_channel_never_shows_a_persona_it_should_not(start_bot, fake_slack):
+    # Before: `config` in a DM showed the full default prompt and every channel's persona (one held a PIN).
+    fake_slack.add_user("UADMIN", "Ada")
+    persona = {"systemPrompt": "Default helpdesk persona.",
+               "channels": [{"id": "CONCALL", "systemPrompt": "On-call persona; the vault PIN is 4321."}]}
+    async with start_bot({"persona": persona, "access": {"admins": ["UADMIN"], "directMessages": "allow"}}):
+        asked = [("D1", (await fake_slack.dm("D1", "UBOB", "config"))[0]),
+                 ("D2", (await fake_slack.dm("D2", "UADMIN", "config"))[0]),
+                 ("CONCALL", (await fake_slack.mention("CONCALL", "UBOB", "config"))[0]),
+                 ("CONCALL", (await fake_slack.mention("CONCALL", "UADMIN", "config"))[0])]
+        await _answered(fake_slack, asked)
+    said = [json.dumps(fake_slack.bot_replies(c, m["ts"])) for c, m in asked]
+    user_dm, admin_dm, user_channel, admin_channel = said
+    for shown in (user_dm, user_channel):
+        assert "Default helpdesk persona" not in shown and "4321" not in shown and "admins only" in shown
+    assert "Default helpdesk persona" in admin_dm and "4321" not in admin_dm
+    assert "Default helpdesk persona" in admin_channel and "the vault PIN is 4321" in admin_channel

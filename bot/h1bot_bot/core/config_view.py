@@ -4,6 +4,11 @@ replies to a change, a refusal, a reset, and overrides the spec won over.
 Pure. The configuration view is built from the spec and status.runtime only, never from the process settings, so
 no token or key can reach it: credentials appear as the Secret name and key they are read from, nothing more.
 Everything a user or a manifest wrote is escaped for Slack (`<!channel>` in a prompt must not ping anyone).
+
+Who sees which prompt (personas can hold internal details): everyone sees the model, limits and access rules;
+only spec.access.admins see prompts, and then only the default prompt and the persona of the channel they ask in.
+Another channel's persona is never shown outside that channel (not in a DM either, not to admins): the view says
+how many channels have their own persona, nothing more.
 """
 
 import re
@@ -30,7 +35,8 @@ from h1bot_bot.core.slack_safety import redact  # the one redaction (chatops imp
 
 SECTION_LIMIT = 2900  # Slack refuses section text over 3,000 characters
 PROMPT_PREVIEW = 1500
-CHANNELS_SHOWN = 10
+PROMPTS_HIDDEN = "_Prompts are shown to this bot's admins only (spec.access.admins)._"
+DIRECT_MESSAGES = {"allow": "answered", "admins": "answered for admins only", "deny": "not answered"}
 
 LABELS = {"model": "Model", "temperature": "Temperature", "maxOutputTokens": "Max output tokens",
           "thresholdTokens": "Summarize above", "chunkTokens": "Summary chunk", "systemPrompt": "System prompt"}
@@ -110,8 +116,10 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncated(text, SECTION_LIMIT)}]}
 
 
-def render_config(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None) -> Rendered:
-    """The `config` reply: every setting in effect, and for a Slack override who set it, when, and the spec's value."""
+def render_config(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, *, channel: str = "",
+                  admin: bool = False) -> Rendered:
+    """The `config` reply in `channel`: every setting in effect, and for a Slack override who set it, when, and the
+    spec's value. Prompts only when the reader is an `admin`, and only the default one and this channel's."""
     spec = SlackBotSpec.parse(dict(spec_dict))
     overrides = overrides_of(runtime)
     problem = ""
@@ -142,13 +150,14 @@ def render_config(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | Non
         f" *recent messages kept*: {summarization.recent_share:.0%} of the budget",
     ]
     persona_text = _setting_line("systemPrompt", _value_text("systemPrompt", effective.persona.system_prompt),
-                                 spec, overrides) + "\n" + _quoted(effective.persona.system_prompt)
+                                 spec, overrides)
+    persona_text += "\n" + (_quoted(effective.persona.system_prompt) if admin else PROMPTS_HIDDEN)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "Configuration"}}]
     if problem:
         blocks.append(_section(problem))
     blocks += [_section("\n".join(model_lines)), _section("\n".join(summary_lines)), _section(persona_text)]
     if effective.persona.channels:
-        blocks.append(_section(_channel_personas(effective)))
+        blocks.append(_section(_channel_personas(effective, channel, admin)))
     blocks += [_section(_access(effective)), _context(_credentials(effective)),
                _context(f"{len(overrides)} setting(s) changed from Slack. Change one with {USAGE_SET};"
                         f" go back to the spec with {USAGE_RESET}.")]
@@ -163,15 +172,23 @@ def _block_text(block: Mapping[str, Any]) -> str:
     return block["text"]["text"]
 
 
-def _channel_personas(spec: SlackBotSpec) -> str:
-    lines = ["*Channel personas*"]
-    for persona in spec.persona.channels[:CHANNELS_SHOWN]:
-        parts = [f"model {_code(persona.model)}"] if persona.model else []
-        if persona.system_prompt:
-            parts.append("prompt: " + _code(_truncated(" ".join(persona.system_prompt.split()), 200)))
-        lines.append(f"• <#{escape(persona.id)}>: " + ("; ".join(parts) or "defaults"))
-    if len(spec.persona.channels) > CHANNELS_SHOWN:
-        lines.append(f"• … and {len(spec.persona.channels) - CHANNELS_SHOWN} more (see the SlackBot spec)")
+def _channel_personas(spec: SlackBotSpec, channel: str, admin: bool) -> str:
+    """This channel's persona (its prompt to admins only); other channels' only as a count."""
+    here = next((p for p in spec.persona.channels if p.id == channel), None)
+    others = len(spec.persona.channels) - (1 if here else 0)
+    lines = []
+    if here is not None:
+        lines.append(f"*This channel's persona* (<#{escape(here.id)}>): "
+                     + (f"model {_code(here.model)}" if here.model else "the default model"))
+        if here.system_prompt:
+            lines.append(f"*Its system prompt*: {len(here.system_prompt):,} characters\n"
+                         + (_quoted(here.system_prompt) if admin else PROMPTS_HIDDEN))
+        else:
+            lines.append("*Its system prompt*: the default one")
+    if others:
+        lines.append(f"{others} {'other ' if here else ''}channel{'s' if others != 1 else ''} "
+                     f"{'have' if others != 1 else 'has'} a persona of {'their' if others != 1 else 'its'} own,"
+                     " shown only in that channel.")
     return "\n".join(lines)
 
 
@@ -188,6 +205,9 @@ def _access(spec: SlackBotSpec) -> str:
              f"Answers in: {channels}"]
     if access.channels.deny:
         lines.append("Never in: " + _listed([f"<#{escape(c)}>" for c in access.channels.deny]))
+    dm_rule = access.direct_message_rule
+    lines.append(f"Direct messages: {DIRECT_MESSAGES[dm_rule]}"
+                 + ("" if access.direct_messages else " (spec.access.directMessages unset: it follows the allow list)"))
     lines.append(f"Answers other bots: {'yes' if access.answer_bots else 'no'}")
     if spec.suspend:
         lines.append(":double_vertical_bar: Suspended (spec.suspend)")
