@@ -75,7 +75,8 @@ def test_config_shows_where_credentials_come_from_never_what_they_are(spec, monk
 
 
 PERSONAS = {"systemPrompt": "You are the helpdesk bot. Default persona text.",
-            "channels": [{"id": "CONCALL", "systemPrompt": "On-call persona. The vault PIN is 4321.", "model": "gpt-4o"},
+            "channels": [{"id": "CONCALL", "systemPrompt": "On-call persona. The vault PIN is 4321.",
+                          "model": "gpt-4o"},
                          {"id": "CHR", "systemPrompt": "HR persona: salary bands are confidential."}]}
 
 
