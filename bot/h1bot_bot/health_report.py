@@ -3,16 +3,19 @@
 `HealthReport.check()` evaluates the verdict (core/readiness) and, when it changed since the last stored one, merge-
 patches status.bot (only that subtree: the bot's Role allows patching its own status). It runs on every /readyz
 probe, on every configuration change and Slack auth change (`poke`), and at an interval; a failed write is retried
-at the next check. Writes happen only on change, so a steady bot writes nothing.
+at the next check. Writes happen only on change, so a steady bot writes nothing, and a dropped Socket Mode link is
+written only once it has lasted `grace` seconds (Slack asks clients to reconnect every few hours: that blip must not
+flip the SlackBot's Ready and post an Event; /readyz still says it at once).
 """
 
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from h1bot_api.status import BOT_HEALTH, now_iso
+from h1bot_api.status import BOT_HEALTH, SLACK_DISCONNECTED, now_iso
 from h1bot_bot.adapters.kube import describe_error
 from h1bot_bot.core.readiness import Health
 
@@ -23,11 +26,13 @@ Write = Callable[[dict[str, Any]], Awaitable[Any]]
 
 class HealthReport:
     def __init__(self, evaluate: Callable[[], Awaitable[Health]], write: Write | None, interval: float = 15.0,
-                 pod: str | None = None):
+                 pod: str | None = None, grace: float = 30.0, clock: Callable[[], float] = time.monotonic):
         self.evaluate = evaluate
         self.write = write  # None outside a cluster (`--spec FILE`): only /readyz tells
         self.interval = interval
         self.pod = pod or socket.gethostname()
+        self.grace, self.clock = grace, clock
+        self._transient_since: float | None = None
         self.stored: Health | None = None
         self._lock = asyncio.Lock()
         self._loop_task: asyncio.Task | None = None
@@ -35,7 +40,12 @@ class HealthReport:
 
     async def check(self) -> Health:
         health = await self.evaluate()
-        if self.write is not None and health != self.stored:
+        if health.reason != SLACK_DISCONNECTED:
+            self._transient_since = None
+        elif self._transient_since is None:
+            self._transient_since = self.clock()
+        lasted = self._transient_since is None or self.clock() - self._transient_since >= self.grace
+        if self.write is not None and health != self.stored and lasted:
             await self.store(health)
         return health
 
