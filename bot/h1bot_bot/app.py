@@ -202,10 +202,15 @@ class BotRuntime:
         self.auth.on_change = self.report.poke
         self.report.start()
         if self.resource is not None:
-            self.watch = SlackBotWatch(self.resource, runtime_config.on_object, asyncio.get_running_loop(),
+            self.watch = SlackBotWatch(self.resource, self._on_object, asyncio.get_running_loop(),
                                        since=self._version, timeout_seconds=s.watch_timeout,
                                        backoff=s.watch_backoff, backoff_max=s.watch_backoff_max).start()
         return self
+
+    def _on_object(self, obj: dict) -> None:
+        """A new version of the SlackBot from the watch: applied, then health re-checked (a rejected spec shows)."""
+        self.runtime_config.on_object(obj)
+        self.report.poke()
 
     def _count_prompt_tokens(self, model: str, text: str) -> int:
         """Tokens a system message costs with `model`'s tokenizer (the limits check counts the prompt)."""
@@ -216,7 +221,8 @@ class BotRuntime:
         connected = self.slack_app is not None and await self.slack_app.is_connected()
         self.metrics.connected.set(1 if connected else 0)
         problems = self.config.current.problems() if self.config is not None else []
-        return assess(auth_failure=self.auth.failure, problems=problems, connected=connected)
+        rejection = self.runtime_config.rejection if self.runtime_config is not None else None
+        return assess(auth_failure=self.auth.failure, problems=problems, connected=connected, rejection=rejection)
 
     async def report_startup_failure(self, error: StartupError) -> None:
         """Tell status.bot why the bot cannot start (it exits next); best effort."""

@@ -109,6 +109,7 @@ class RuntimeConfig:
         self._written_version: str | None = None
         self._rejected_spec: JsonDict | None = None
         self._rejection = ""
+        self._seen_spec: JsonDict = self._spec  # the spec of the latest version the watch delivered
 
     # ---- reading -------------------------------------------------------------------------------------------------
     @property
@@ -119,6 +120,11 @@ class RuntimeConfig:
     def runtime(self) -> JsonDict:
         """status.runtime in effect (some of it maybe not stored yet: see `pending`)."""
         return copy.deepcopy(self._local)
+
+    @property
+    def rejection(self) -> str | None:
+        """Why the SlackBot's latest spec is not in effect (the previous one is kept), or None when it is."""
+        return self._rejection if self._rejected_spec is not None and self._rejected_spec == self._seen_spec else None
 
     @property
     def pending(self) -> JsonDict:
@@ -233,6 +239,7 @@ class RuntimeConfig:
             pending = (self.pending.get("status") or {}).get("runtime")
             local = apply_merge_patch(stored, pending) if pending else copy.deepcopy(stored)
         new_spec = dict(obj.get("spec") or {})
+        self._seen_spec = new_spec
         spec_changed = new_spec != self._spec
         if not (spec_changed or runtime_changed) or (spec_changed and new_spec == self._rejected_spec
                                                      and not runtime_changed):

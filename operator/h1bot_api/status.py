@@ -19,7 +19,9 @@ PROMPT_TOO_LARGE = "PromptTooLarge"  # the system prompt does not fit the model'
 SLACK_AUTH_REVOKED = "SlackAuthRevoked"  # a token was revoked, the app uninstalled, the Socket Mode link disabled
 SLACK_DISCONNECTED = "SlackDisconnected"  # no Socket Mode connection (yet)
 STARTUP_FAILED = "StartupFailed"  # the bot could not start (it exits; the message says why)
-BOT_REASONS = (BOT_READY, CONFIG_INVALID, PROMPT_TOO_LARGE, SLACK_AUTH_REVOKED, SLACK_DISCONNECTED, STARTUP_FAILED)
+SPEC_REJECTED = "SpecRejected"  # ready, answering with the previous spec: the latest one cannot work
+BOT_REASONS = (BOT_READY, CONFIG_INVALID, PROMPT_TOO_LARGE, SLACK_AUTH_REVOKED, SLACK_DISCONNECTED, STARTUP_FAILED,
+               SPEC_REJECTED)
 
 # Condition types.
 READY = "Ready"

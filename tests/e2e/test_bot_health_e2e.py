@@ -46,6 +46,10 @@ def ready_condition(api: KubeAPI) -> dict:
     return next((c for c in status.get("conditions") or () if c["type"] == "Ready"), {})
 
 
+def bot_health(api: KubeAPI) -> dict:
+    return ((api.find(BOTS, "default", "helpdesk") or {}).get("status") or {}).get("bot") or {}
+
+
 def row(kubeconfig, *args: str) -> dict[str, str]:
     header, line = kubectl(kubeconfig, "get", "sb", "helpdesk", *args).splitlines()
     starts = [m.start() for m in re.finditer(r"\S+", header)]
@@ -79,13 +83,25 @@ async def test_an_unknown_model_shows_as_not_ready_in_kubectl_with_the_field_to_
                          message="the bot's problem gone from Ready (no pod is ready in the emulator)")
         assert (await asyncio.to_thread(row, kubeconfig))["BOT"] == "Ready"
 
+        # A live change the bot cannot take (here one the API server's schema would refuse, which the emulator
+        # does not check): it keeps answering with the previous spec and says so; the operator says InvalidSpec.
+        api.request("PATCH", "/apis/chatops.h1bot.dev/v1alpha1/namespaces/default/slackbots/helpdesk",
+                    {"spec": {"model": {"temperature": 5}}})
+        health = await eventually(lambda: bot_health(api).get("reason") == "SpecRejected" and bot_health(api),
+                                  timeout=20, message="status.bot says the new spec was rejected")
+        assert health["ready"] is True and "spec.model.temperature" in health["message"]
+        await eventually(lambda: ready_condition(api).get("reason") == "InvalidSpec", timeout=20,
+                         message="the operator's InvalidSpec")
+        table = await asyncio.to_thread(row, kubeconfig)
+        assert (table["READY"], table["PHASE"], table["BOT"]) == ("False", "Failed", "SpecRejected")
+
 
 async def test_revoked_slack_tokens_show_as_slack_auth_revoked(cluster, fake_slack, fake_openai):
     api, kubeconfig = cluster
     api.apply(slackbot())
     async with cluster_bot(fake_slack, fake_openai):
-        await eventually(lambda: ((api.find(BOTS, "default", "helpdesk") or {}).get("status") or {}).get(
-            "bot", {}).get("reason") == "Ready", timeout=20, message="the bot's first health report")
+        await eventually(lambda: bot_health(api).get("reason") == "Ready", timeout=20,
+                         message="the bot's first health report")
         await fake_slack.revoke("token_revoked")
         condition = await eventually(lambda: "Slack auth revoked" in ready_condition(api).get("message", "")
                                      and ready_condition(api), timeout=20, message="Ready says Slack auth revoked")

@@ -26,9 +26,11 @@ class Health:
         return {"ready": self.ready, "reason": self.reason, "message": self.message}
 
 
-def assess(*, auth_failure: str | None, problems: Sequence[ConfigError], connected: bool) -> Health:
+def assess(*, auth_failure: str | None, problems: Sequence[ConfigError], connected: bool,
+           rejection: str | None = None) -> Health:
     """The verdict from what the bot knows now: a Slack auth failure (adapters/slack_auth), the configuration's
-    problems (BotConfig.problems: the defaults first, then each channel persona) and the Socket Mode link."""
+    problems (BotConfig.problems: the defaults first, then each channel persona), the Socket Mode link, and why the
+    SlackBot's latest spec was not taken (RuntimeConfig.rejection: the bot still answers, with the previous one)."""
     if auth_failure:
         return Health(False, api.SLACK_AUTH_REVOKED, auth_failure)
     if problems:
@@ -39,4 +41,7 @@ def assess(*, auth_failure: str | None, problems: Sequence[ConfigError], connect
         return Health(False, reason, f"{text}{more}")
     if not connected:
         return Health(False, api.SLACK_DISCONNECTED, "not connected to Slack (Socket Mode)")
+    if rejection:
+        return Health(True, api.SPEC_REJECTED, f"answering with the previous spec; the latest one cannot work: "
+                                               f"{rejection}")
     return Health(True, api.BOT_READY, "connected to Slack; the configuration can answer")
