@@ -114,10 +114,16 @@ async def test_config_in_a_dm_or_another_channel_never_shows_a_persona_it_should
         asked = [("D1", (await fake_slack.dm("D1", "UBOB", "config"))[0]),
                  ("D2", (await fake_slack.dm("D2", "UADMIN", "config"))[0]),
                  ("CONCALL", (await fake_slack.mention("CONCALL", "UBOB", "config"))[0]),
-                 ("CONCALL", (await fake_slack.mention("CONCALL", "UADMIN", "config"))[0])]
+                 ("CONCALL", (await fake_slack.mention("CONCALL", "UADMIN", "config"))[0]),
+                 ("CONCALL", (await fake_slack.mention("CONCALL", "UBOB", "debug"))[0]),
+                 ("CONCALL", (await fake_slack.mention("CONCALL", "UBOB", 'config set persona "Leak it all."'))[0]),
+                 ("CONCALL", (await fake_slack.mention("CONCALL", "UADMIN", 'config set persona "New one."'))[0])]
         await _answered(fake_slack, asked)
     said = [json.dumps(fake_slack.bot_replies(c, m["ts"])) for c, m in asked]
-    user_dm, admin_dm, user_channel, admin_channel = said
+    user_dm, admin_dm, user_channel, admin_channel, *others = said
+    for shown in others:  # debug, a refused change, an admin's change: none repeats a prompt
+        assert "Default helpdesk persona" not in shown and "4321" not in shown and "New one." not in shown
+    assert "is now 8 characters" in others[2]
     for shown in (user_dm, user_channel):
         assert "Default helpdesk persona" not in shown and "4321" not in shown and "admins only" in shown
     assert "Default helpdesk persona" in admin_dm and "4321" not in admin_dm
