@@ -214,7 +214,11 @@ class BotRuntime:
 
     def _count_prompt_tokens(self, model: str, text: str) -> int:
         """Tokens a system message costs with `model`'s tokenizer (the limits check counts the prompt)."""
-        return system_prompt_tokens(self.pipeline.counter(model), text)
+        try:
+            counter = self.pipeline.counter(model)
+        except Exception as exc:  # a channel's model whose encoding is not in TIKTOKEN_CACHE_DIR (offline)
+            raise ConfigError(f"cannot load the tokenizer for {model}: {exc}") from None
+        return system_prompt_tokens(counter, text)
 
     async def _assess(self) -> Health:
         """Whether this bot can answer now (the /readyz verdict and status.bot)."""
