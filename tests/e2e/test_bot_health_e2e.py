@@ -7,7 +7,9 @@ import subprocess
 
 import pytest
 
-from tests.bot.runtime_config_helpers import BOTS, SPEC, add_people, cluster_bot, events, slackbot
+from h1bot_bot.app import run_bot
+from tests.bot.conftest import bot_settings
+from tests.bot.runtime_config_helpers import BOTS, FAST, SPEC, add_people, cluster_bot, events, slackbot
 from tests.fakes.kube import KubeAPI, OperatorThread, kubectl
 from tests.fakes.slack import FakeSlack
 from tests.fakes.waiting import eventually
@@ -108,3 +110,17 @@ async def test_revoked_slack_tokens_show_as_slack_auth_revoked(cluster, fake_sla
         assert condition["status"] == "False" and condition["reason"] == "BotNotReady"
         table = await asyncio.to_thread(row, kubeconfig)
         assert (table["READY"], table["BOT"]) == ("False", "SlackAuthRevoked")
+
+
+async def test_a_bot_that_cannot_start_says_why_in_its_slackbot(cluster, fake_slack, fake_openai):
+    api, kubeconfig = cluster
+    api.apply(slackbot())
+    await fake_slack.revoke("invalid_auth", link_disabled=False)  # e.g. the Secret holds an old token
+    settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default", **FAST)
+    assert await run_bot(settings, asyncio.Event()) == 2  # it exits (the pod restarts, CrashLoopBackOff) ...
+    condition = await eventually(lambda: ready_condition(api).get("reason") == "BotNotReady" and ready_condition(api),
+                                 timeout=20, message="Ready=False BotNotReady")  # ... having said why
+    assert condition["message"] == (
+        "the bot cannot answer (SlackAuthRevoked): Slack auth revoked: auth.test answered invalid_auth (renew the bot"
+        " token (spec.secrets.slackBotToken) or reinstall the Slack app)")
+    assert (await asyncio.to_thread(row, kubeconfig))["BOT"] == "SlackAuthRevoked"
