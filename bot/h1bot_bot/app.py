@@ -159,7 +159,7 @@ class BotRuntime:
         spec = config.spec
         self._session = aiohttp.ClientSession()
         client = AsyncWebClient(token=s.slack_bot_token, base_url=s.slack_api_url, session=self._session)
-        client.retry_handlers.append(self.auth.retry_handler())  # first: it sees every response
+        client.retry_handlers.insert(0, self.auth.retry_handler())  # first: it sees every response
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         self.identity = await self._identify(client)
         try:
@@ -240,6 +240,7 @@ class BotRuntime:
     async def stop(self, drain_timeout: float | None = None) -> int:
         """Stop receiving, let replies in flight finish (bounded), release everything. Returns replies cancelled."""
         cancelled = 0
+        self.report.write = None  # a bot shutting down is not news: its successor reports
         await self.report.stop()
         if self.slack_app is not None:
             await self.slack_app.stop_receiving()
