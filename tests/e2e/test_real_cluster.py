@@ -40,7 +40,8 @@ from tests.fakes.waiting import wait_until
 pytestmark = [pytest.mark.real_cluster, pytest.mark.timeout(90),
               pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")]
 
-COLUMNS = ["NAME", *(column["name"].upper() for column in crd_version()["additionalPrinterColumns"])]
+COLUMNS = ["NAME", *(column["name"].upper() for column in crd_version()["additionalPrinterColumns"]
+                     if not column.get("priority"))]  # priority 1: only with -o wide
 
 
 # --- steps a user takes ---------------------------------------------------------------------------------------------
@@ -159,6 +160,8 @@ def test_api_server_rejects_broken_slackbots_with_the_crds_messages(namespace: N
                        ["must not name a volume 'tmp'"]),
         "too-many-replicas": (lambda s: s.update(replicas=11),
                               ["spec.replicas", "should be less than or equal to 10"]),
+        "dm-rule-unknown": (lambda s: s["access"].update(directMessages="sometimes"),
+                            ["spec.access.directMessages", 'Unsupported value: "sometimes"']),
     }
     valid = kubectl.apply([broken(manifest, "valid", lambda s: None)], "--dry-run=server")
     assert valid.returncode == 0 and "created (server dry run)" in valid.stdout, valid.stderr  # the control case
@@ -282,3 +285,23 @@ def test_the_bots_status_write_keeps_its_runtime_and_does_not_roll(namespace: Na
     assert checksum(after) == checksum(before)
     row = table_row(kubectl, name)
     assert (row["MODEL"], row["EFFECTIVE"]) == (manifest["spec"]["model"]["name"], override["value"]), row
+
+
+def test_a_bot_that_says_it_cannot_answer_makes_its_slackbot_not_ready(namespace: Namespace,
+                                                                     operator: OperatorProcess):
+    kubectl = namespace.kubectl
+    _, manifest = apply_examples(namespace)
+    name = manifest["metadata"]["name"]
+    reconciled(kubectl, name)
+    bot_user = service_account_user(namespace.name, name)
+    wait_until(lambda: kubectl.can_i("patch", f"{SLACKBOTS}/{name}", bot_user, subresource="status"), timeout=30,
+               interval=0.5, message=f"{bot_user} may patch its status")
+    health = {"ready": False, "reason": "SlackAuthRevoked", "pod": "h1bot-test-0", "at": "2026-01-01T00:00:00Z",
+              "message": "Slack auth revoked: auth.test answered token_revoked"}
+    # Written as the bot writes it: as its ServiceAccount, only status.bot; the operator reacts to that field.
+    kubectl.json("patch", SHORT_NAME, name, "--subresource=status", "--type=merge",
+                 f"--patch={json.dumps({'status': {'bot': health}})}", f"--as={bot_user}")
+    ready = wait_until(lambda: (c := conditions(kubectl.get(SLACKBOTS, name)).get("Ready")) and
+                       c["reason"] == "BotNotReady" and c, timeout=30, interval=0.5, message="Ready=False BotNotReady")
+    assert ready["status"] == "False" and ready["message"].endswith(health["message"])
+    assert table_row(kubectl, name)["BOT"] == "SlackAuthRevoked"

@@ -116,6 +116,8 @@ BROKEN_BOTS = {
     "no model name": (lambda s: s["model"].pop("name"), ".spec.model", "'name' is a required property"),
     "unknown pull policy": (lambda s: s["template"].__setitem__("imagePullPolicy", "Sometimes"),
                             ".spec.template.imagePullPolicy", "is not one of"),
+    "unknown direct-message rule": (lambda s: s["access"].__setitem__("directMessages", "sometimes"),
+                                    ".spec.access.directMessages", "is not one of"),
     "threshold above the context window": (
         lambda s: s["summarization"].__setitem__("thresholdTokens", 200_000), ".spec",
         "spec.summarization.thresholdTokens must be below spec.model.contextTokens"),
