@@ -30,7 +30,7 @@ from h1bot_bot.core.conversation import (
     reply_metadata,
     strip_bot_mention,
 )
-from h1bot_bot.core.effective import REFUSAL, ChannelConfig, ConfigHolder, channel_allowed
+from h1bot_bot.core.effective import ChannelConfig, ConfigHolder, channel_allowed, refusal
 from h1bot_bot.core.formatting import SLACK_MESSAGE_LIMIT, ending_note, split_message, to_mrkdwn
 from h1bot_bot.core.history import CountTokens, PreparedHistory
 from h1bot_bot.core.slack_safety import redact
@@ -107,7 +107,7 @@ class ReplyPipeline:
         config = self.config.current
         direct = incoming.kind == "dm"
         if not channel_allowed(config.spec.access, incoming.channel, direct, incoming.user):
-            await self.post(incoming, REFUSAL)
+            await self.post(incoming, refusal(config.spec.access, direct))
             return "refused"
         question = strip_bot_mention(incoming.text, self.identity.user_id)
         command = self.router.match(question)

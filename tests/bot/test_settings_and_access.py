@@ -34,7 +34,7 @@ async def test_an_allow_list_covers_direct_messages_too_unless_the_spec_opens_th
         texts = await _answered(fake_slack, [("CRANDOM", outside), ("CHELP", inside), ("D9", direct)])
     assert "not set up to answer" in texts[0]
     assert texts[1].startswith("Answer to")
-    assert "not set up to answer" in texts[2]
+    assert texts[2] == "Sorry, I don't answer direct messages. Mention me in a channel where I'm invited instead."
 
 
 async def test_direct_messages_switch_allow_admins_deny(start_bot, fake_slack):
@@ -47,12 +47,12 @@ async def test_direct_messages_switch_allow_admins_deny(start_bot, fake_slack):
         admin, _ = await fake_slack.dm("D2", "UADMIN", "hi in private")
         user, _ = await fake_slack.dm("D3", "UBOB", "hi in private")
         texts = await _answered(fake_slack, [("D2", admin), ("D3", user)])
-    assert texts[0].startswith("Answer to") and "not set up to answer" in texts[1]
+    assert texts[0].startswith("Answer to") and "direct messages from this bot's admins only" in texts[1]
     async with start_bot({"access": {"admins": ["UADMIN"], "directMessages": "deny"}}):
         admin, _ = await fake_slack.dm("D4", "UADMIN", "hi in private")
         channel, _ = await fake_slack.mention("CANY", "UBOB", "hi")
         texts = await _answered(fake_slack, [("D4", admin), ("CANY", channel)])
-    assert "not set up to answer" in texts[0] and texts[1].startswith("Answer to")
+    assert "I don't answer direct messages" in texts[0] and texts[1].startswith("Answer to")
 
 
 async def test_channel_persona_and_model_override_the_defaults(start_bot, fake_slack, fake_openai):

@@ -125,3 +125,11 @@ def channel_allowed(access: AccessSpec, channel: str, direct: bool, user: str | 
 
 
 REFUSAL = "Sorry, I'm not set up to answer in this channel. Ask an admin of this bot if you need me here."
+DM_REFUSAL = {"admins": "Sorry, I answer direct messages from this bot's admins only. Mention me in a channel where "
+                        "I'm invited instead.",
+              "deny": "Sorry, I don't answer direct messages. Mention me in a channel where I'm invited instead."}
+
+
+def refusal(access: AccessSpec, direct: bool) -> str:
+    """What the bot says where `channel_allowed` says no."""
+    return DM_REFUSAL.get(access.direct_message_rule, REFUSAL) if direct else REFUSAL
