@@ -60,8 +60,8 @@ async def test_a_system_prompt_larger_than_the_window_is_not_ready_and_mentions_
         assert "does not fit the 2,048-token context window of my-small-model" in body
         assert "shorten spec.persona.systemPrompt" in body
         question, _ = await fake_slack.mention("C1", "UALICE", "hello?")
-        (reply,) = await fake_slack.wait_for(lambda: fake_slack.bot_replies("C1", question["ts"]))
-        assert "does not fit the 2,048-token context window" in reply["text"]
+        (reply,) = await fake_slack.wait_for_texts("C1", question["ts"])
+        assert "does not fit the 2,048-token context window" in reply
     assert fake_openai.chat_requests == []  # no request the endpoint would refuse
 
 

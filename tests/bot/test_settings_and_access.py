@@ -19,10 +19,8 @@ async def test_denied_channel_gets_a_polite_refusal_and_no_model_call(start_bot,
 
 
 async def _answered(fake_slack, asked: list[tuple[str, dict]]) -> list[str]:
-    """The first reply to each (channel, message), once none is a placeholder any more."""
-    await fake_slack.wait_for(lambda: all(fake_slack.bot_replies(c, m["ts"]) and not fake_slack.bot_replies(
-        c, m["ts"])[0]["text"].startswith("_Thinking") for c, m in asked))
-    return [fake_slack.bot_replies(c, m["ts"])[0]["text"] for c, m in asked]
+    """The first final reply to each (channel, message)."""
+    return [(await fake_slack.wait_for_texts(c, m["ts"]))[0] for c, m in asked]
 
 
 async def test_an_allow_list_covers_direct_messages_too_unless_the_spec_opens_them(start_bot, fake_slack):
