@@ -34,10 +34,15 @@ def _wanted_replicas(deployment: dict[str, Any] | None) -> int:
     return max(1, int(((deployment or {}).get("spec") or {}).get("replicas") or 1))
 
 
-def bot_not_ready(previous: dict[str, Any]) -> str | None:
-    """The bot's own reason it cannot answer (from status.bot), or None when it says it can or has not said."""
+def bot_not_ready(previous: dict[str, Any], ready_replicas: int = 0) -> str | None:
+    """The bot's own reason it cannot answer (from status.bot), or None when it says it can or has not said.
+
+    With several replicas the latest writer's verdict stands for all; a dropped Socket Mode link is one pod's
+    matter, so it counts only when no pod is ready (DeploymentAvailable already says n-1/n)."""
     health = previous.get(api.BOT_HEALTH) or {}
     if health.get("ready") is not False:
+        return None
+    if health.get("reason") == api.SLACK_DISCONNECTED and ready_replicas >= 1:
         return None
     reason, message = health.get("reason") or "NotReady", health.get("message") or "no detail given"
     return f"the bot cannot answer ({reason}): {message}"
@@ -71,7 +76,7 @@ def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: st
     conditions.append(api.condition(api.DEPLOYMENT_AVAILABLE, *available, gen, old, now))
 
     secrets_ok = observed.secrets is not None and observed.secrets.resolved
-    bot_problem = bot_not_ready(previous)
+    bot_problem = bot_not_ready(previous, ready_replicas)
     if observed.config_error:
         ready, phase = (False, "InvalidSpec", observed.config_error), api.FAILED
     elif observed.conflict:

@@ -98,3 +98,13 @@ def test_a_bot_that_says_it_is_ready_changes_nothing_and_the_spec_and_secrets_co
     assert conditions(missing)[api.READY] == ("False", "SecretsUnresolved")
     broken = compute("b", Observed(generation=1, config_error="spec.model: Field required"), {"bot": REVOKED}, now=T0)
     assert conditions(broken)[api.READY] == ("False", "InvalidSpec")
+
+
+def test_one_replicas_dropped_link_does_not_mark_a_bot_whose_other_pods_are_ready():
+    dropped = {"ready": False, "reason": api.SLACK_DISCONNECTED, "message": "not connected to Slack (Socket Mode)",
+               "pod": "h1bot-b-2", "at": T0}
+    one_of_two = {"spec": {"replicas": 2}, "status": {"readyReplicas": 1}}
+    status = compute("b", Observed(generation=1, secrets=OK, deployment=one_of_two), {"bot": dropped}, now=T0)
+    assert conditions(status)[api.READY] == ("True", "BotRunning")
+    none_ready = compute("b", Observed(generation=1, secrets=OK, deployment=NOT_READY), {"bot": dropped}, now=T0)
+    assert conditions(none_ready)[api.READY] == ("False", "BotNotReady")
