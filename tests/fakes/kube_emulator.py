@@ -12,7 +12,8 @@ client. Gaps of kmock 0.8 closed here (numbers as in ../shared/notes/loopback-te
   6. `GET /api/v1/namespaces[/NAME]` works; core discovery says groupVersion `v1`;
   7. `metadata.generation` moves only on spec changes; the `status` subresource is separate from the main resource.
 Also: Secret `stringData` is folded into `data`; owner-reference garbage collection; label/field selectors;
-server-side `Table` output from a CRD's printer columns (so `kubectl get` shows them); PUT (replace).
+server-side `Table` output from a CRD's printer columns (so `kubectl get` shows them); PUT (replace); DELETE's
+DeleteOptions preconditions (a uid or resourceVersion that no longer matches → 409 Conflict).
 Authentication, off by default: `accepted_tokens` set, a request without one of them as its bearer token (or, over
 TLS, a client certificate with one of `accepted_client_cns`) gets 401.
 Imitations of the API server's own checks, each switchable (tests/fakes/kube_validation.py): `validation` refuses
@@ -42,6 +43,7 @@ from kmock._internal import apps, k8s
 
 from tests.fakes.kube_protocol import (
     api_error,
+    check_delete_preconditions,
     crd_resources,
     merge_patch,
     namespace_object,
@@ -396,6 +398,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     async def _serve_delete(self, request: kmock.Request) -> dict[str, Any]:
         self._info(request.resource)
         obj = copy.deepcopy(self._current(request))
+        check_delete_preconditions(request.data, obj, request.resource.plural)
         if obj["metadata"].get("finalizers"):
             if not obj["metadata"].get("deletionTimestamp"):
                 obj["metadata"]["deletionTimestamp"] = now_iso()

@@ -19,6 +19,17 @@ def api_error(code: int, reason: str, message: str) -> ApiError:
     return ApiError(status=code, reason=reason, message=message, details={"causes": []})
 
 
+def check_delete_preconditions(options: Any, obj: dict[str, Any], plural: str) -> None:
+    """A DELETE's DeleteOptions `preconditions` (uid, resourceVersion) that `obj` no longer meets → 409 Conflict."""
+    preconditions = (options.get("preconditions") if isinstance(options, dict) else None) or {}
+    meta = obj["metadata"]
+    for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+        if preconditions.get(field) and preconditions[field] != meta.get(field):
+            raise api_error(409, "Conflict", f'Operation cannot be fulfilled on {plural} "{meta["name"]}": '
+                            f"Precondition failed: {label} in precondition: {preconditions[field]}, "
+                            f"{label} in object meta: {meta.get(field)}")
+
+
 def now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -98,7 +98,8 @@ def validate(obj: dict[str, Any]) -> None:
     errors = _name(kind, meta.get("name", "")) + _labels(meta.get("labels"), "metadata.labels")
     for path, pod in _pod_templates(obj):
         errors += _labels((pod.get("metadata") or {}).get("labels"), f"{path}metadata.labels")
-    selector = ((obj.get("spec") or {}).get("selector") or {}) if kind in ("Deployment", "ReplicaSet") else {}
+    selects = kind in ("Deployment", "ReplicaSet", "PodDisruptionBudget")
+    selector = ((obj.get("spec") or {}).get("selector") or {}) if selects else {}
     errors += _labels(selector.get("matchLabels"), "spec.selector.matchLabels")
     if errors:
         detail = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"

@@ -43,6 +43,21 @@ def test_json_patch_test_failure_is_422_and_stale_rv_is_409(kube_api: KubeAPI):
     assert stale.value.code == 409
 
 
+def test_delete_preconditions_protect_an_object_replaced_or_edited_since_it_was_read(kube_api: KubeAPI):
+    obj = kube_api.request("POST", BOT, slackbot("pre", "c", namespace="emu"))
+    meta = obj["metadata"]
+    for stale in ({"uid": "not-" + meta["uid"]}, {"uid": meta["uid"], "resourceVersion": "1"}):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            kube_api.request("DELETE", f"{BOT}/pre", {"kind": "DeleteOptions", "apiVersion": "v1",
+                                                     "preconditions": stale})
+        assert refused.value.code == 409
+        assert "Precondition failed" in json.loads(refused.value.read())["message"]
+    assert kube_api.find("chatops.h1bot.dev/v1alpha1/slackbots", "emu", "pre") is not None
+    kube_api.request("DELETE", f"{BOT}/pre", {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {
+        "uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}})
+    assert kube_api.find("chatops.h1bot.dev/v1alpha1/slackbots", "emu", "pre") is None
+
+
 def test_watch_resumes_from_a_resource_version(kube_api: KubeAPI, client):
     listed = client.list_namespaced_custom_object("chatops.h1bot.dev", "v1alpha1", "emu", "slackbots")
     kube_api.request("POST", BOT, slackbot("late", "c", namespace="emu"))
