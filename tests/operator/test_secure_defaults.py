@@ -37,7 +37,9 @@ def test_a_secret_that_has_not_opted_in_cannot_be_referenced(kube_api: KubeAPI):
     api.request("PATCH", f"/api/v1/namespaces/{NS}/secrets/prod-db",
                 {"metadata": {"labels": {CREDENTIALS_LABEL: "true"}}})
     wait_until(lambda: api.find(DEPLOYMENTS, NS, "h1bot-thief"), message="the Deployment once the Secret opts in")
-    assert condition(api, "thief", "SecretsResolved")["reason"] == "Resolved"
+    # The status is written at the end of the reconcile that created the Deployment: wait for it, not for a moment.
+    wait_until(lambda: condition(api, "thief", "SecretsResolved").get("reason") == "Resolved",
+               message="SecretsResolved=True, reason Resolved")
 
 
 def test_a_model_endpoint_the_operator_does_not_allow_is_refused(kube_api: KubeAPI):
