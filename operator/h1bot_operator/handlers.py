@@ -32,7 +32,8 @@ from h1bot_operator.settings import OperatorSettings
 
 SLACKBOTS = (GROUP, VERSION, PLURAL)
 CHILDREN = (("", "v1", "serviceaccounts"), ("rbac.authorization.k8s.io", "v1", "roles"),
-            ("rbac.authorization.k8s.io", "v1", "rolebindings"), ("apps", "v1", "deployments"))
+            ("rbac.authorization.k8s.io", "v1", "rolebindings"), ("apps", "v1", "deployments"),
+            ("policy", "v1", "poddisruptionbudgets"))
 CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 `apply()` creates a child or merge-patches only the fields the operator owns (see plan.py), and only in a child that
 is this SlackBot's own (plan.foreign): any other object holding the name is a ChildConflict, never written.
+`delete_own()` removes a child no longer rendered, under the same check: someone else's object is never deleted.
 The client is synchronous; kopf runs the handlers that use it in its thread pool.
 """
 
@@ -37,12 +38,13 @@ REJECTED = (400, 403, 422)  # BadRequest (e.g. an unparseable quantity), Forbidd
 
 @dataclass(frozen=True)
 class Applied:
-    action: str  # created | patched | unchanged
+    action: str  # created | patched | unchanged; delete_own: deleted | absent | foreign
     obj: dict[str, Any]
 
 
 def object_path(obj: dict[str, Any], collection: bool = False) -> str:
-    """URL path of a namespaced object from its apiVersion/kind/metadata (our kinds pluralise with an `s`)."""
+    """URL path of a namespaced object from its apiVersion/kind/metadata (our kinds pluralise with an `s`:
+    serviceaccounts, roles, rolebindings, deployments, poddisruptionbudgets)."""
     api_version, meta = obj["apiVersion"], obj["metadata"]
     prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
     path = f"{prefix}/namespaces/{meta['namespace']}/{obj['kind'].lower()}s"
@@ -123,3 +125,26 @@ class Kube:
         if patch is None:
             return Applied("unchanged", current)
         return Applied("patched", self.request("PATCH", path, patch, MERGE_PATCH))
+
+    def delete_own(self, desired: dict[str, Any]) -> Applied:
+        """Delete the object holding the name of the child `desired` if it is this SlackBot's own; anything else
+        (absent, or someone else's: not ours to remove, and we no longer need the name) is left as it is.
+
+        Preconditions on its uid and resourceVersion: an object replaced or edited since we read it is not deleted
+        unseen (409 Conflict, and the reconcile is retried)."""
+        path = object_path(desired)
+        current = self.get(path)
+        if current is None:
+            return Applied("absent", desired)
+        if foreign(desired, current):
+            return Applied("foreign", current)
+        meta = current["metadata"]
+        options = {"apiVersion": "v1", "kind": "DeleteOptions",
+                   "preconditions": {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}}
+        try:
+            self.request("DELETE", path, options)
+        except ApiError as exc:
+            if exc.status == 404:
+                return Applied("absent", current)
+            raise
+        return Applied("deleted", current)

@@ -82,6 +82,7 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
             desired = render.deployment(bot, spec, settings, state.checksum or "")
             rollout = state.checksum != previous.get("secretsChecksum")
             deployment = _apply(kube, desired, outcome, on_write, rollout=rollout)
+            _disruption_budget(kube, bot, spec, outcome, on_write)
         else:  # leave a running bot on its current credentials until the Secrets are back
             deployment = own_deployment()
             outcome.retry, outcome.kind = state.message, "waiting_for_secrets"
@@ -120,6 +121,18 @@ def _apply(kube: Kube, desired: dict[str, Any], outcome: Outcome, on_write: Call
         why = " (referenced Secret keys changed: rolling the bot)" if rollout else ""
         outcome.events.append((NORMAL, "Updated", f"Updated the fields h1bot manages on {kind} {child}{why}"))
     return applied.obj
+
+
+def _disruption_budget(kube: Kube, bot: dict[str, Any], spec: SlackBotSpec, outcome: Outcome,
+                       on_write: Callable[[dict[str, Any]], None]) -> None:
+    """Follows the Deployment's replicas: a PodDisruptionBudget from two up; with one, or suspended, ours goes."""
+    budget = render.pod_disruption_budget(bot)
+    if render.disruption_budget_wanted(spec):
+        _apply(kube, budget, outcome, on_write)
+    elif kube.delete_own(budget).action == "deleted":
+        why = "the bot is suspended" if spec.suspend else "spec.replicas is 1"
+        outcome.events.append((NORMAL, "Deleted", f"Deleted PodDisruptionBudget {budget['metadata']['name']} ({why}: "
+                                                  "a budget over one pod would block node drains)"))
 
 
 def _finish(kube: Kube, bot: dict[str, Any], observed: status_mod.Observed, previous: dict[str, Any],

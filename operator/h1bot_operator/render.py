@@ -1,4 +1,5 @@
-"""A SlackBot's children as plain manifests (pure): ServiceAccount, Role, RoleBinding and the bot Deployment.
+"""A SlackBot's children as plain manifests (pure): ServiceAccount, Role, RoleBinding, the bot Deployment, and a
+PodDisruptionBudget while more than one replica runs.
 
 Only pod-level inputs feed the Deployment (spec.template, spec.secrets refs, spec.slack, spec.logging, the secrets
 checksum, spec.suspend and the operator's defaults: image and the chart's `bots` values): model, persona,
@@ -216,6 +217,21 @@ def deployment(bot: dict[str, Any], spec: SlackBotSpec, settings: OperatorSettin
                 "spec": pod_spec,
             },
         },
+    })
+
+
+def disruption_budget_wanted(spec: SlackBotSpec) -> bool:
+    """Only with two replicas or more: a budget over a single pod would block every node drain."""
+    return not spec.suspend and spec.replicas > 1
+
+
+def pod_disruption_budget(bot: dict[str, Any]) -> dict[str, Any]:
+    """At most one bot pod evicted at a time (a node drain waits for its replacement to be ready), whatever the
+    replicas; pods that are not ready answer nothing anyway, so they never hold a drain up (AlwaysAllow)."""
+    return _finish({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _metadata(bot),
+        "spec": {"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                 "selector": {"matchLabels": selector_labels(bot["metadata"]["name"])}},
     })
 
 

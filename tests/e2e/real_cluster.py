@@ -31,7 +31,7 @@ BOT_IMAGE_ENV = "H1BOT_REAL_CLUSTER_BOT_IMAGE"
 DEFAULT_BOT_IMAGE = "registry.invalid/h1bot/h1bot-bot:real-cluster-test"
 SLACKBOTS = f"{PLURAL}.{GROUP}"  # the fully qualified resource, unambiguous for kubectl
 CHILD_KINDS = ("serviceaccount", "role.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io",
-               "deployment.apps")
+               "deployment.apps", "poddisruptionbudget.policy")  # examples/slackbot.yaml runs 2 replicas
 
 
 def skip_reason() -> str | None:

@@ -263,6 +263,21 @@ def test_operator_holds_every_permission_it_grants_to_a_bot(chart, values):
         assert covered(operator_rules, rule), f"the operator cannot grant {rule}"
 
 
+@pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["team-a"]}], ids=["cluster-wide", "namespaced"])
+def test_operator_may_manage_every_child_kind_it_watches(chart, values):
+    """Each kind in handlers.CHILDREN (among them policy/v1 PodDisruptionBudgets of replicated bots) is watched,
+    created, patched and deleted by the operator: both RBAC modes grant it all."""
+    from h1bot_operator.handlers import CHILDREN
+
+    objects = render(chart, values)
+    roles = operator_cluster_roles(objects) if not values else only(objects, "Role", "team-a")
+    rules = [rule for role in roles for rule in role["rules"]]
+    assert ("policy", "v1", "poddisruptionbudgets") in CHILDREN
+    for group, _version, plural in CHILDREN:
+        for verb in ("get", "list", "watch", "create", "patch", "delete"):
+            assert grants(rules, group, plural, verb), (group, plural, verb)
+
+
 def test_probes_hit_the_operators_own_liveness_endpoint(chart):
     default = urlsplit(OperatorSettings().liveness_endpoint)
     container = operator_container(render(chart))

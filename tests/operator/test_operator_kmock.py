@@ -73,7 +73,7 @@ def test_create_makes_children_owned_by_the_slackbot(kube_api: KubeAPI):
     uid = api.find(BOTS, NS, "helpdesk")["metadata"]["uid"]
 
     for res in ("v1/serviceaccounts", "rbac.authorization.k8s.io/v1/roles", "rbac.authorization.k8s.io/v1/rolebindings",
-                DEPLOYMENTS):
+                DEPLOYMENTS, "policy/v1/poddisruptionbudgets"):  # the example runs 2 replicas
         child = wait_until(lambda res=res: api.find(res, NS, "h1bot-helpdesk"), message=res)
         assert child["metadata"]["ownerReferences"] == [{
             "apiVersion": "chatops.h1bot.dev/v1alpha1", "kind": "SlackBot", "name": "helpdesk", "uid": uid,

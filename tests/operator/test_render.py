@@ -36,7 +36,7 @@ BOTS = {"example": with_uid(example_bot("helpdesk")), "minimal": with_uid(slackb
 
 @pytest.mark.parametrize("bot", BOTS.values(), ids=BOTS.keys())
 def test_every_rendered_manifest_passes_kubernetes_validate_strict(bot):
-    for manifest in [*render.children(bot), deployment(bot)]:
+    for manifest in [*render.children(bot), deployment(bot), render.pod_disruption_budget(bot)]:
         kubernetes_validate.validate(manifest, "1.32.0", strict=True)
 
 
@@ -106,6 +106,31 @@ def test_replicas_spread_over_nodes_and_scaling_does_not_roll_the_pods():
     kubernetes_validate.validate(dep, "1.32.0", strict=True)
 
 
+def test_a_disruption_budget_only_while_more_than_one_replica_runs():
+    """Two replicas: a node drain evicts one bot pod, waits for its replacement to be ready, then the other; one
+    replica or suspended: none (a budget over one pod would block every drain of its node)."""
+    def wanted(**spec) -> bool:
+        return render.disruption_budget_wanted(SlackBotSpec.from_manifest(slackbot("ha", "ha-creds", **spec)))
+    assert wanted(replicas=2) and wanted(replicas=10)
+    assert not wanted() and not wanted(replicas=1)
+    assert not wanted(replicas=3, suspend=True)
+
+    bot = with_uid(slackbot("ha", "ha-creds", replicas=2))
+    pdb, dep = render.pod_disruption_budget(bot), deployment(bot)
+    assert pdb["apiVersion"] == "policy/v1" and pdb["kind"] == "PodDisruptionBudget"
+    assert pdb["metadata"]["name"] == dep["metadata"]["name"] == "h1bot-ha"
+    assert pdb["metadata"]["ownerReferences"] == dep["metadata"]["ownerReferences"]
+    assert pdb["metadata"]["labels"] == dep["metadata"]["labels"]
+    assert pdb["spec"] == {"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                           "selector": {"matchLabels": render.selector_labels("ha")}}
+    assert pdb["spec"]["selector"] == dep["spec"]["selector"], "it selects exactly the bot's pods"
+    assert all(dep["spec"]["template"]["metadata"]["labels"][k] == v
+               for k, v in pdb["spec"]["selector"]["matchLabels"].items())
+    kubernetes_validate.validate(pdb, "1.32.0", strict=True)
+    long_name = with_uid(slackbot("x" * 80, "c", replicas=2))
+    assert render.pod_disruption_budget(long_name)["metadata"]["name"] == render.child_name("x" * 80)
+
+
 def test_replicas_need_no_more_rbac_than_one_bot():
     """The claim before answering goes through Slack: the Role stays the same whatever the replicas."""
     assert render.role(with_uid(slackbot("ha", "ha-creds", replicas=3)))["rules"] == \
@@ -137,7 +162,7 @@ def test_role_lets_the_bot_see_only_its_own_slackbot():
 
 def test_long_names_keep_label_values_valid():
     bot = with_uid(slackbot("b" * 200, "creds"))
-    for manifest in [*render.children(bot), deployment(bot)]:
+    for manifest in [*render.children(bot), deployment(bot), render.pod_disruption_budget(bot)]:
         kubernetes_validate.validate(manifest, "1.32.0", strict=True)
         assert all(len(v) <= 63 for v in manifest["metadata"]["labels"].values())
 
