@@ -133,3 +133,14 @@ def test_text_from_outside_is_escaped_for_mrkdwn():
     assert outside_text("Bearer sk-proj-abcdefghijklmnop <!channel> & co") == \
         "Bearer [redacted] &lt;!channel&gt; &amp; co"
     assert outside_text("x" * 50, limit=10) == "x" * 9 + "…"
+
+
+@given(st.sampled_from(["https://evil.example\\@sso.company.com", "https://evil.example\\\\@sso.company.com/login",
+                        "HTTPS://evil.example\\x@sso.company.com", "https://evil.example\\.@sso.company.com:443"]))
+def test_a_link_whose_backslash_hides_the_host_shows_where_a_browser_goes(url):
+    """Browsers read `\\` as `/` in http(s) URLs, so `https://evil.example\\@sso.company.com` opens evil.example;
+    the host shown must be that one, not the part after the `@`."""
+    label = "sso.company.com"
+    for shown in (safe_mrkdwn(f"<{url}|{label}>"), to_mrkdwn(f"[{label}]({url})"),
+                  safe_markdown(f"[{label}]({url})")):
+        assert "(evil.example)" in shown, shown

@@ -56,11 +56,12 @@ def _redacted(match: re.Match) -> str:
 
 
 def link_host(url: str) -> str:
-    """What a reader should see to know where a link goes: the host (the address for mailto:)."""
+    """What a reader should see to know where a link goes: the host a browser opens (the address for mailto:).
+    Browsers read `\\` as `/` in http(s) URLs (WHATWG), so `https://evil\\@sso.company.com` goes to `evil`."""
     if url.lower().startswith("mailto:"):
         return url[7:]
     try:
-        return urlsplit(url).hostname or url
+        return urlsplit(url.replace("\\", "/")).hostname or url
     except ValueError:
         return url
 
