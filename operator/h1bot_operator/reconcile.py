@@ -11,6 +11,7 @@ from typing import Any
 
 from h1bot_api import status as api
 from h1bot_api.endpoints import base_url_problem
+from h1bot_api.redaction import redact
 from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_operator import render
 from h1bot_operator import secrets as secrets_mod
@@ -137,9 +138,18 @@ def _disruption_budget(kube: Kube, bot: dict[str, Any], spec: SlackBotSpec, outc
 
 def _finish(kube: Kube, bot: dict[str, Any], observed: status_mod.Observed, previous: dict[str, Any],
             outcome: Outcome) -> Outcome:
+    """Every text that may echo a value (the API server's, pydantic's or the bot's messages) is redacted here, the
+    one place status, Events and the retry message (which kopf logs and posts as an Event) come from."""
     meta = bot["metadata"]
+    observed = dataclasses.replace(observed, **{field: redact(getattr(observed, field)) for field in
+                                                ("config_error", "conflict", "rejected")})
     new = status_mod.compute(meta["name"], observed, previous)
+    for condition in new.get("conditions", ()):
+        if condition.get("message"):
+            condition["message"] = redact(condition["message"])
     outcome.events += _transition_events(previous, new, observed)
+    outcome.events = [(type_, reason, redact(message)) for type_, reason, message in outcome.events]
+    outcome.retry = redact(outcome.retry) if outcome.retry else outcome.retry
     if status_mod.changed(new, previous):
         kube.patch_status(meta["namespace"], meta["name"], new)
     outcome.status = new

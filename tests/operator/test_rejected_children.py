@@ -72,3 +72,17 @@ def test_a_very_long_slackbot_name_gets_valid_children_that_still_name_it(kube_a
     assert binding["roleRef"]["name"] == short and binding["subjects"][0]["name"] == short
     wait_until(lambda: (api.find(BOTS, NS, name).get("status") or {}).get("deployment", {}).get("name") == short,
                message="the status names the Deployment")
+
+
+def test_a_credential_in_the_api_servers_message_is_redacted_in_status_and_events(kube_api: KubeAPI):
+    """The API server echoes the value it refuses: a key pasted where it does not belong (here a pod label, too long
+    and with a space) must not then be shown to everyone who can read the SlackBot or its Events."""
+    api = kube_api
+    key = "sk-proj-" + "A1b2C3d4" * 8
+    api.apply(secret("leak-creds"))
+    api.apply(slackbot("leak", "leak-creds", template={"podLabels": {"auth": f"Bearer {key}"}}))
+    condition = rejected_once(api, "leak")
+    assert "Invalid value" in condition["message"] and "[redacted]" in condition["message"]
+    assert key not in str(api.find(BOTS, NS, "leak")["status"])
+    events = [e for e in api.find_all("v1/events", NS) if key in str(e)]
+    assert events == []

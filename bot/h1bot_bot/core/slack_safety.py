@@ -19,18 +19,12 @@ import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-REDACTED = "[redacted]"
-ZWJ = "\u200d"
+from h1bot_api.redaction import REDACTED, redact
 
-_KEYS = r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]{4,}|\bsk-[A-Za-z0-9_*-]{6,}"  # Slack tokens; OpenAI sk-…, sk-proj-…
-_KEYS_ONLY = re.compile(_KEYS)
-_SECRETS = re.compile(
-    _KEYS + r"|(?i:\bauthorization\s*[:=]\s*(?:(?:bearer|basic|token)\s+)?)[^\s,;\"']+"  # Authorization: Bearer x / x
-    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{4,}"  # Bearer <token>
-    r"|(?i:\b(?:api[_-]?key|access[_-]?token|client[_-]?secret|password|secret|token)\b\"?\s*[:=]\s*\"?)"
-    r"[^\s,;&\"'}]{4,}")
-_KEEP_NAME = re.compile(r"^(?i:authorization\s*[:=]\s*(?:(?:bearer|basic|token)\s+)?|bearer\s+|"
-                        r"(?:api[_-]?key|access[_-]?token|client[_-]?secret|password|secret|token)\"?\s*[:=]\s*\"?)")
+__all__ = ["REDACTED", "ZWJ", "link_host", "outside_text", "redact", "safe_markdown", "safe_mrkdwn",
+           "stable_length"]
+
+ZWJ = "\u200d"
 
 _TOKEN = re.compile(r"<([^<>\n]*)>")  # a Slack markup token: <@U1>, <!here>, <#C1|x>, <url|label>
 _URL = re.compile(r"(?i:https?://|mailto:)[^\s|<>]+")
@@ -38,21 +32,6 @@ _USER = re.compile(r"@[UW][A-Z0-9]+(?:\|[^|]*)?")
 _STRAY_MARK = re.compile(r"<(?=[!@#])")
 _TRAILING_WORD = re.compile(r"\S+$")
 _MD_LINK = re.compile(r"\[([^\[\]\n]*)\]\(((?i:https?://|mailto:)[^\s()<>]+)\)")
-
-
-def redact(text: str, *, named: bool = True) -> str:
-    """`text` with anything that looks like a credential replaced by `[redacted]` (the name before it is kept).
-
-    `named=False` only replaces what is a credential by its shape (keys and tokens), not `password=…`-style
-    values: for model answers, whose code examples name such variables."""
-    if not text:
-        return text
-    return (_SECRETS if named else _KEYS_ONLY).sub(_redacted, text)
-
-
-def _redacted(match: re.Match) -> str:
-    name = _KEEP_NAME.match(match.group(0))
-    return (name.group(0) if name else "") + REDACTED
 
 
 def link_host(url: str) -> str:
