@@ -104,7 +104,8 @@ class ChatOps:
         if isinstance(channel, Reply):
             return channel
         try:
-            return Reply(await summarize_thread(self.pipeline, request.incoming, channel), markdown=True)
+            with self.pipeline.llm.whole_answer():  # one answer deadline for all of the summary's calls
+                return Reply(await summarize_thread(self.pipeline, request.incoming, channel), markdown=True)
         except LLMError as exc:
             self.pipeline.metrics.errors.labels(kind=exc.kind).inc()
             return Reply(f":warning: I could not summarize this thread: {escape(exc.user_message)}")

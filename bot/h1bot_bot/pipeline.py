@@ -178,21 +178,8 @@ class ReplyPipeline:
                                    allow_user_mentions=self.config.current.spec.access.allow_user_mentions)
         stream.start()
         try:
-            chat = await self.thread_chat(incoming, channel)
-            count = self.count_tokens(channel.model)
-            prepared = await self.history(chat, channel, count, incoming.thread_ts)
-            if prepared.condensed:
-                self.metrics.history_condensed.inc()
-            params = request_params(channel.model, channel.limits.info, prepared.messages,
-                                    channel.limits.max_output_tokens, channel.temperature)
-            completion = await self.llm.stream(params, stream.append)
-            self._record_completion(channel.model, completion)
-            ending = ending_note(completion.finish_reason, max_output_tokens=channel.limits.max_output_tokens,
-                                 deadline=self.llm.answer_deadline, answered=bool(completion.text.strip()))
-            await stream.finish("\n\n".join(note for note in (ending, prepared.note) if note))
-            if ending:  # h1bot_replies_total{outcome="cut"}; the log line says why
-                return f"cut:{completion.finish_reason}"
-            return "answered"
+            with self.llm.whole_answer():
+                return await self._answer(incoming, channel, stream)
         except LLMError as exc:
             self.metrics.errors.labels(kind=exc.kind).inc()
             log.warning("model request failed: %s", exc.user_message,
@@ -214,6 +201,25 @@ class ReplyPipeline:
             log.exception("reply failed", extra={"event_id": incoming.event_id})
             await self._finish_quietly(stream, f":warning: {INTERNAL_ERROR}")
             return "error:internal"
+
+    async def _answer(self, incoming: Incoming, channel: ChannelConfig,
+                      stream: ReplyStream | NativeReplyStream) -> str:
+        """History (summarized when long), the answer streamed, its ending note; errors go to `answer`."""
+        chat = await self.thread_chat(incoming, channel)
+        count = self.count_tokens(channel.model)
+        prepared = await self.history(chat, channel, count, incoming.thread_ts)
+        if prepared.condensed:
+            self.metrics.history_condensed.inc()
+        params = request_params(channel.model, channel.limits.info, prepared.messages,
+                                channel.limits.max_output_tokens, channel.temperature)
+        completion = await self.llm.stream(params, stream.append)
+        self._record_completion(channel.model, completion)
+        ending = ending_note(completion.finish_reason, max_output_tokens=channel.limits.max_output_tokens,
+                             deadline=self.llm.answer_deadline, answered=bool(completion.text.strip()))
+        await stream.finish("\n\n".join(note for note in (ending, prepared.note) if note))
+        if ending:  # h1bot_replies_total{outcome="cut"}; the log line says why
+            return f"cut:{completion.finish_reason}"
+        return "answered"
 
     async def _finish_quietly(self, stream: ReplyStream | NativeReplyStream, suffix: str, within: float = 15) -> None:
         try:

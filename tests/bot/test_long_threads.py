@@ -115,3 +115,21 @@ async def test_a_summary_cut_by_the_answer_deadline_is_not_cached_and_the_reply_
         await fake_slack.wait_for_texts("C1", root["ts"], count=2)
     seen = " ".join(m["content"] for m in answer_requests(fake_openai)[-1].messages)
     assert "Discussion of items 0" in seen and "Discussion of items Discussion" not in seen
+
+
+async def test_the_answer_deadline_covers_the_summaries_and_the_answer_together(start_bot, fake_slack, fake_openai):
+    """Each model call under the deadline, but summarizing then answering is not: the reply still ends in time and
+    says so (the deadline is for the whole answer, not per request)."""
+    from tests.fakes.openai import Reply
+
+    def slow_calls(body: dict):
+        if body["messages"][0]["content"].startswith(("You condense", "You merge", "You write a summary")):
+            return Reply("Discussion of items 1.", first_token_delay=1.2)
+        return Reply("The answer.", first_token_delay=1.2)
+
+    fake_openai.responder = slow_calls
+    async with start_bot(SPEC, answer_deadline=2.0):
+        root = long_thread(fake_slack)
+        await fake_slack.mention("C1", "UALICE", "what did we decide?", thread_ts=root["ts"])
+        [reply] = await fake_slack.wait_for_texts("C1", root["ts"])
+    assert "answer deadline" in reply, reply

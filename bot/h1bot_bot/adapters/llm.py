@@ -8,7 +8,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import openai
@@ -17,6 +19,10 @@ from h1bot_api.models import ModelInfo
 from h1bot_bot.core.slack_safety import redact
 
 log = logging.getLogger(__name__)
+
+# When the answer being prepared must be done (the event loop's clock): set by `LLMClient.whole_answer` around all
+# the calls of one answer (summaries, then the answer itself); tasks started inside inherit it.
+_ANSWER_ENDS: ContextVar[float | None] = ContextVar("h1bot_answer_ends", default=None)
 
 class StreamBroken(Exception):
     """The answer stream ended without a finish reason (no `[DONE]`): the connection or the endpoint cut it."""
@@ -165,6 +171,19 @@ class LLMClient:
         exponential = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)
         return min(self.backoff_max, hinted if hinted is not None else exponential)
 
+    @contextmanager
+    def whole_answer(self) -> Iterator[None]:
+        """Every `stream` inside shares one `answer_deadline`, counted from now (an answer's summaries and the
+        answer itself); a `whole_answer` inside another keeps the outer one's end."""
+        if _ANSWER_ENDS.get() is not None:
+            yield
+            return
+        token = _ANSWER_ENDS.set(asyncio.get_running_loop().time() + self.answer_deadline)
+        try:
+            yield
+        finally:
+            _ANSWER_ENDS.reset(token)
+
     async def stream(self, params: dict, on_text: Callable[[str], Awaitable[None]]) -> Completion:
         """Stream one answer, calling `on_text` with each piece; retries only while nothing was streamed yet.
 
@@ -173,8 +192,9 @@ class LLMClient:
         `DEADLINE` (or, when nothing came, an LLMError of kind `deadline`)."""
         started = time.perf_counter()
         result = Completion()
+        ends, shared = asyncio.get_running_loop().time() + self.answer_deadline, _ANSWER_ENDS.get()
         try:
-            async with asyncio.timeout(self.answer_deadline):
+            async with asyncio.timeout_at(ends if shared is None else min(ends, shared)):
                 return await self._stream_with_retries(params, on_text, started, result)
         except TimeoutError:
             if not result.chunks:
