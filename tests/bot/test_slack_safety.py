@@ -8,7 +8,16 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from h1bot_bot.core.formatting import to_mrkdwn
-from h1bot_bot.core.slack_safety import REDACTED, ZWJ, outside_text, redact, safe_markdown, safe_mrkdwn, stable_length
+from h1bot_bot.core.slack_safety import (
+    REDACTED,
+    ZWJ,
+    link_host,
+    outside_text,
+    redact,
+    safe_markdown,
+    safe_mrkdwn,
+    stable_length,
+)
 
 TRIGGER = re.compile(r"<[!@#]")  # Slack acts on <!channel>, <!here>, <!subteam^…>, <@U…>, <#C…>
 SLACK_TOKEN = re.compile(r"<([^<>\n]*)>")
@@ -144,3 +153,36 @@ def test_a_link_whose_backslash_hides_the_host_shows_where_a_browser_goes(url):
     for shown in (safe_mrkdwn(f"<{url}|{label}>"), to_mrkdwn(f"[{label}]({url})"),
                   safe_markdown(f"[{label}]({url})")):
         assert "(evil.example)" in shown, shown
+
+
+def markdown_link_ends_show_their_host(shown: str) -> bool:
+    """Every `](`, `][` or `]:` left in standard Markdown (a link or a reference to one) closes a label that ends
+    with the host of the URL it opens."""
+    for match in re.finditer(r"\](?=[(\[:])", shown):
+        url = re.match(r"\(<?((?i:https?://|mailto:)[^\s)>]+)", shown[match.end():])
+        if url is None or not shown[:match.start()].endswith(f"({link_host(url.group(1))})"):
+            return False
+    return True
+
+
+@given(st.sampled_from([
+    "[sso.company.com [1]](https://evil.example)",  # brackets inside the label (CommonMark allows them)
+    "[sso.company.com](<https://evil.example>)",  # a destination in angle brackets
+    '[sso.company.com](https://evil.example "Company SSO")',  # a link title
+    "[sso.company.com][1]\n\n[1]: https://evil.example",  # a reference link
+    "[sso.company.com]\n\n[sso.company.com]: https://evil.example",  # a shortcut reference
+]))
+def test_every_markdown_link_form_shows_its_real_host(text):
+    assert markdown_link_ends_show_their_host(safe_markdown(text)), safe_markdown(text)
+
+
+def test_a_streamed_link_with_a_label_longer_than_the_lookback_still_shows_its_host():
+    """Pieces are made safe on their own: a label of 420 invisible characters after the visible one must not
+    carry a link to evil.example past the check."""
+    text = "[sso.company.com" + "\u200b" * 420 + "](https://evil.example/login) done"
+    shown, taken = "", 0
+    for cut in (100, 300, 450, len(text)):
+        end = stable_length(text[:cut]) if cut < len(text) else cut
+        if end > taken:
+            shown, taken = shown + safe_markdown(text[taken:end]), end
+    assert markdown_link_ends_show_their_host(shown), shown[-80:]

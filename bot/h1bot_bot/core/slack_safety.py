@@ -31,6 +31,7 @@ _URL = re.compile(r"(?i:https?://|mailto:)[^\s|<>]+")
 _USER = re.compile(r"@[UW][A-Z0-9]+(?:\|[^|]*)?")
 _STRAY_MARK = re.compile(r"<(?=[!@#])")
 _TRAILING_WORD = re.compile(r"\S+$")
+_LINK_SYNTAX = re.compile(r"\](?=[(\[:])")  # `](`, `][`, `]:`: what makes a Markdown link or reference
 _MD_LINK = re.compile(r"\[([^\[\]\n]*)\]\(((?i:https?://|mailto:)[^\s()<>]+)\)")
 
 
@@ -92,10 +93,24 @@ def _joined(part: str) -> str:
     return _STRAY_MARK.sub("<" + ZWJ, part)
 
 
+def _markdown_links(text: str) -> str:
+    """Plain `[label](url)` links get their host after the label; every other link form (brackets in the label, a
+    `<url>` destination, a title, reference links, or a link whose label was streamed in an earlier piece) is
+    broken with a zero-width joiner after its `]`, so it shows as text and cannot hide where it goes."""
+    out: list[str] = []
+    at = 0
+    for match in _MD_LINK.finditer(text):
+        out.append(_LINK_SYNTAX.sub("]" + ZWJ, text[at:match.start()]))
+        out.append(f"[{_labelled(match.group(1), match.group(2))}]({match.group(2)})")
+        at = match.end()
+    out.append(_LINK_SYNTAX.sub("]" + ZWJ, text[at:]))
+    return "".join(out)
+
+
 def safe_markdown(text: str, allow_user_mentions: bool = False) -> str:
     """Standard Markdown (rendered by Slack) with the same guarantees as `safe_mrkdwn`."""
-    if "[" in text and "](" in text:
-        text = _MD_LINK.sub(lambda m: f"[{_labelled(m.group(1), m.group(2))}]({m.group(2)})", text)
+    if "]" in text:
+        text = _markdown_links(text)
     if "<" not in text:
         return text
     return _rewrite_markup(text, allow_user_mentions, plain=_joined,
