@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from h1bot_api import CREDENTIALS_LABEL
 from tests.paths import REPO
 
 GKE = (REPO / "docs" / "gke.md").read_text()
@@ -119,6 +120,8 @@ def test_gke_guide_uses_the_names_the_repository_defines():
     (external_secret,) = [d for d in external if d["kind"] == "ExternalSecret"]
     assert {d["secretKey"] for d in external_secret["spec"]["data"]} == referenced
     assert external_secret["spec"]["target"]["name"] == "h1bot-credentials"
+    assert external_secret["spec"]["target"]["template"]["metadata"]["labels"] == {CREDENTIALS_LABEL: "true"}, \
+        "the Secret External Secrets writes opts in, or the operator refuses it"
     assert {d["metadata"]["namespace"] for d in external} == {"chatops"}
     # the Effective column the guide shows is a printer column of the CRD
     crd = yaml.safe_load((REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml").read_text())
@@ -159,6 +162,19 @@ def test_every_command_can_be_pasted_as_it_is(doc: str):
             if re.match(r"\s*read\b", line):
                 assert re.search(r"\bread -rs?p '[^']+: '", line), f"{doc}: read with -r and a prompt: {line}"
                 assert "-rsp" in line or "ORG_ID" in line, f"{doc}: a token is read without echo (-s): {line}"
+
+
+@pytest.mark.parametrize("doc", ["gke.md", "kind.md"])
+def test_every_secret_a_guide_creates_opts_in_with_the_credentials_label(doc: str):
+    """The operator refuses Secrets without the opt-in label by default (secrets.requireOptInLabel): a guide that
+    creates the credentials without it leaves its bot with secrets that never resolve."""
+    text = (REPO / "docs" / doc).read_text()
+    commands = [c for block in shell_blocks(text) for c in block.replace("\\\n", " ").splitlines()]
+    created = [re.search(r"create secret generic (\S+)", c)[1] for c in commands if "create secret generic" in c]
+    assert created, f"{doc} creates the credentials Secret"
+    for name in created:
+        assert any(re.search(rf"label secret {re.escape(name)} {re.escape(CREDENTIALS_LABEL)}=true\b", c)
+                   for c in commands), f"{doc}: Secret {name} is created without the {CREDENTIALS_LABEL} label"
 
 
 def test_gke_guide_sets_its_variables_once_at_the_top_and_never_hard_codes_them():
