@@ -195,6 +195,14 @@ def test_gke_guide_installs_the_chart_with_the_tag_it_built_and_pushed():
     normalize = {"${TAG}": "TAG", "$TAG": "TAG"}
     assert {normalize.get(tag, tag) for tag in built + installed} == {"TAG"}
     assert re.search(r"export TAG=\S+", block)
+    # the same log formats as `skaffold run -p gke` (the profile's setValues, as skaffold patches them)
+    skaffold = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    (gke,) = [p for p in skaffold["profiles"] if p["name"] == "gke"]
+    profile = {patch["path"].rsplit("/", 1)[1]: patch["value"] for patch in gke["patches"]
+               if patch["path"].startswith("/deploy/helm/releases/0/setValues/")}
+    assert profile, "the gke profile sets chart values"
+    set_values = dict(re.findall(r"--set ([\w.]+)=(\S+)", block))
+    assert {name: set_values.get(name) for name in profile} == profile
 
 
 def test_guides_state_the_skaffold_version_the_config_needs():
