@@ -129,6 +129,19 @@ def test_gke_guide_uses_the_names_the_repository_defines():
     assert all(column in GKE for column in columns), columns
 
 
+@pytest.mark.parametrize("doc", ["README.md", "docs/gke.md"])
+def test_the_kubectl_get_sb_tables_shown_have_the_crds_columns(doc: str):
+    """A `kubectl get sb` table in a doc has the header kubectl prints: the CRD's printer columns (-o wide: all)."""
+    crd = yaml.safe_load((REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml").read_text())
+    columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+    default = ["NAME", *(c["name"].upper() for c in columns if not c.get("priority"))]
+    wide = ["NAME", *(c["name"].upper() for c in columns)]
+    headers = re.findall(r"^(NAME\s+MODEL\b.*)$", (REPO / doc).read_text(), re.MULTILINE)
+    assert headers, f"{doc} shows a kubectl get sb table"
+    for header in headers:
+        assert header.split() in (default, wide), f"{doc}: {header.strip()!r} is not what kubectl get sb prints"
+
+
 @pytest.mark.parametrize("doc", ["docs/gke.md", "docs/kind.md", "docs/configuration.md", "docs/security.md",
                                  "README.md"])
 def test_relative_links_resolve(doc):
