@@ -5,6 +5,7 @@ test_chart_install.py runs what it renders.
 """
 
 import json
+import re
 import tomllib
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, validate
 
+from h1bot_api import CREDENTIALS_LABEL
 from h1bot_api.botenv import OWNED_ENV
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator import render as bot_render
@@ -395,6 +397,11 @@ def test_notes_tell_the_next_steps(chart):
         assert step in text
     assert "every namespace" in text
     assert "team-a, team-b" in notes(chart, NAMESPACED)
+    # the Secret the notes create holds every key of the SlackBot they apply, and opts in, or it never resolves
+    example = yaml.safe_load((REPO / "examples" / "slackbot.yaml").read_text())
+    assert set(re.findall(r"--from-literal=([\w-]+)=", text)) == {
+        ref["key"] for ref in example["spec"]["secrets"].values()}
+    assert f"kubectl label secret h1bot-credentials {CREDENTIALS_LABEL}=true" in text
 
 
 

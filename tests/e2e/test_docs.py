@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from h1bot_api import CREDENTIALS_LABEL
 from tests.paths import REPO
 
 GKE = (REPO / "docs" / "gke.md").read_text()
@@ -119,11 +120,26 @@ def test_gke_guide_uses_the_names_the_repository_defines():
     (external_secret,) = [d for d in external if d["kind"] == "ExternalSecret"]
     assert {d["secretKey"] for d in external_secret["spec"]["data"]} == referenced
     assert external_secret["spec"]["target"]["name"] == "h1bot-credentials"
+    assert external_secret["spec"]["target"]["template"]["metadata"]["labels"] == {CREDENTIALS_LABEL: "true"}, \
+        "the Secret External Secrets writes opts in, or the operator refuses it"
     assert {d["metadata"]["namespace"] for d in external} == {"chatops"}
     # the Effective column the guide shows is a printer column of the CRD
     crd = yaml.safe_load((REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml").read_text())
     columns = [c["name"].upper() for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
     assert all(column in GKE for column in columns), columns
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/gke.md"])
+def test_the_kubectl_get_sb_tables_shown_have_the_crds_columns(doc: str):
+    """A `kubectl get sb` table in a doc has the header kubectl prints: the CRD's printer columns (-o wide: all)."""
+    crd = yaml.safe_load((REPO / "crds" / "slackbots.chatops.h1bot.dev.yaml").read_text())
+    columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+    default = ["NAME", *(c["name"].upper() for c in columns if not c.get("priority"))]
+    wide = ["NAME", *(c["name"].upper() for c in columns)]
+    headers = re.findall(r"^(NAME\s+MODEL\b.*)$", (REPO / doc).read_text(), re.MULTILINE)
+    assert headers, f"{doc} shows a kubectl get sb table"
+    for header in headers:
+        assert header.split() in (default, wide), f"{doc}: {header.strip()!r} is not what kubectl get sb prints"
 
 
 @pytest.mark.parametrize("doc", ["docs/gke.md", "docs/kind.md", "docs/configuration.md", "docs/security.md",
@@ -161,6 +177,19 @@ def test_every_command_can_be_pasted_as_it_is(doc: str):
                 assert "-rsp" in line or "ORG_ID" in line, f"{doc}: a token is read without echo (-s): {line}"
 
 
+@pytest.mark.parametrize("doc", ["gke.md", "kind.md"])
+def test_every_secret_a_guide_creates_opts_in_with_the_credentials_label(doc: str):
+    """The operator refuses Secrets without the opt-in label by default (secrets.requireOptInLabel): a guide that
+    creates the credentials without it leaves its bot with secrets that never resolve."""
+    text = (REPO / "docs" / doc).read_text()
+    commands = [c for block in shell_blocks(text) for c in block.replace("\\\n", " ").splitlines()]
+    created = [re.search(r"create secret generic (\S+)", c)[1] for c in commands if "create secret generic" in c]
+    assert created, f"{doc} creates the credentials Secret"
+    for name in created:
+        assert any(re.search(rf"label secret {re.escape(name)} {re.escape(CREDENTIALS_LABEL)}=true\b", c)
+                   for c in commands), f"{doc}: Secret {name} is created without the {CREDENTIALS_LABEL} label"
+
+
 def test_gke_guide_sets_its_variables_once_at_the_top_and_never_hard_codes_them():
     top, *rest = shell_blocks(GKE)
     values = dict(re.findall(r"^export (\w+)=(\S+)", top, re.MULTILINE))
@@ -179,6 +208,14 @@ def test_gke_guide_installs_the_chart_with_the_tag_it_built_and_pushed():
     normalize = {"${TAG}": "TAG", "$TAG": "TAG"}
     assert {normalize.get(tag, tag) for tag in built + installed} == {"TAG"}
     assert re.search(r"export TAG=\S+", block)
+    # the same log formats as `skaffold run -p gke` (the profile's setValues, as skaffold patches them)
+    skaffold = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    (gke,) = [p for p in skaffold["profiles"] if p["name"] == "gke"]
+    profile = {patch["path"].rsplit("/", 1)[1]: patch["value"] for patch in gke["patches"]
+               if patch["path"].startswith("/deploy/helm/releases/0/setValues/")}
+    assert profile, "the gke profile sets chart values"
+    set_values = dict(re.findall(r"--set ([\w.]+)=(\S+)", block))
+    assert {name: set_values.get(name) for name in profile} == profile
 
 
 def test_guides_state_the_skaffold_version_the_config_needs():

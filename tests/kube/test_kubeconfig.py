@@ -4,15 +4,18 @@ the `kubernetes` client and kopf use (no API server needed here; tests/kube/test
 import base64
 import datetime
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes.client import rest
 
 from h1bot_kube import KubeConfigError, load_credentials
 from h1bot_operator.login import connection_info
 from tests.fakes.exec_credential import exec_user
+from tests.paths import REPO
 
 SERVER = "https://203.0.113.10:6443"
 CA_PEM = "-----BEGIN CERTIFICATE-----\nY2EtZm9yLXRlc3Rz\n-----END CERTIFICATE-----\n"
@@ -224,3 +227,20 @@ def test_a_plugin_that_needs_a_terminal_is_refused_with_the_reason(tmp_path):
                      "interactiveMode": "Always"}}
     with pytest.raises(KubeConfigError, match=r"needs a terminal \(interactiveMode: Always\)"):
         load_credentials(str(kubeconfig(tmp_path / "config", user)), env={})
+
+
+def test_the_production_examples_proxy_leaves_the_api_server_out(service_account, monkeypatch):
+    """examples/production/slackbot-gke.yaml sends the bot's traffic through a proxy: the Kubernetes client honours
+    HTTPS_PROXY too, so the example's NO_PROXY must name the API server's address (on GKE Autopilot, 34.118.224.1)."""
+    example = next(d for d in yaml.safe_load_all((REPO / "examples" / "production" / "slackbot-gke.yaml").read_text())
+                   if d["kind"] == "SlackBot")
+    pod = {"KUBERNETES_SERVICE_HOST": "34.118.224.1", "KUBERNETES_SERVICE_PORT": "443"}
+    for entry in example["spec"]["template"]["env"]:  # what the kubelet puts into the container, $(VAR) expanded
+        if entry["name"] in ("HTTPS_PROXY", "NO_PROXY"):
+            value = re.sub(r"\$\((\w+)\)", lambda m: pod[m[1]], entry["value"])
+            monkeypatch.setenv(entry["name"], value)
+    credentials = load_credentials(env=pod, service_account_dir=str(service_account))
+    configuration = credentials.configuration
+    assert configuration.host == "https://34.118.224.1:443"
+    assert configuration.proxy == "http://proxy.corp.example:3128", "the client reads the proxy variables"
+    assert rest.should_bypass_proxies(configuration.host, configuration.no_proxy or ""), configuration.no_proxy
