@@ -25,7 +25,18 @@ from h1bot_bot.core.command_parser import (
     SwitchModel,
 )
 from h1bot_bot.core.commands import CommandRequest, CommandRouter, Reply
-from h1bot_bot.core.config_view import debug_text, escape, help_text, models_text, redact, refusal_text, render_config
+from h1bot_bot.core.config_view import (
+    LISTED,
+    debug_text,
+    escape,
+    help_text,
+    models_text,
+    people_shown,
+    redact,
+    refusal_text,
+    render_config,
+    render_prompts,
+)
 from h1bot_bot.core.effective import ChannelConfig
 from h1bot_bot.core.overrides import ChangeRejected, is_admin
 from h1bot_bot.runtime_config import RuntimeConfig
@@ -69,9 +80,16 @@ class ChatOps:
         return Reply(refusal_text(request.command))
 
     async def show_config(self, request: CommandRequest) -> Reply:
+        """Everyone reads the view without prompts; an admin reads them in a DM, or privately beside it elsewhere."""
+        spec, runtime = self.config.spec, self.config.runtime
         admin = is_admin(self.config.current.spec, request.user)
-        rendered = render_config(self.config.spec, self.config.runtime, channel=request.channel, admin=admin)
-        return Reply(rendered.text, rendered.blocks)
+        names = await self.pipeline.slack.names.many(people_shown(spec, runtime))
+        rendered = render_config(spec, runtime, channel=request.channel, admin=admin and request.direct, names=names)
+        private = None
+        if admin and not request.direct:
+            prompts = render_prompts(spec, runtime, channel=request.channel, names=names)
+            private = Reply(prompts.text, prompts.blocks)
+        return Reply(rendered.text, rendered.blocks, private=private)
 
     async def list_models(self, request: CommandRequest) -> Reply:
         spec = self.config.current.spec
@@ -122,7 +140,7 @@ class ChatOps:
             return Reply(await self.config.reset(request.command.key, actor=request.user, channel=request.channel,
                                                  thread_ts=request.thread_ts))
         except ChangeRejected as error:
-            return self._refused(request, error)
+            return await self._refused(request, error)
 
     async def _change(self, request: CommandRequest, key: str, value: str) -> Reply:
         served = None
@@ -132,12 +150,13 @@ class ChatOps:
             return Reply(await self.config.set(key, value, actor=request.user, channel=request.channel,
                                                thread_ts=request.thread_ts, available_models=served))
         except ChangeRejected as error:
-            return self._refused(request, error)
+            return await self._refused(request, error)
 
-    def _refused(self, request: CommandRequest, error: ChangeRejected) -> Reply:
+    async def _refused(self, request: CommandRequest, error: ChangeRejected) -> Reply:
         log.info("configuration change refused: %s", error,
                  extra={"user": request.user, "channel": request.channel, "thread_ts": request.thread_ts})
-        return Reply(refusal_text(error))
+        admins = set(getattr(error, "admins", ())[:LISTED])
+        return Reply(refusal_text(error, await self.pipeline.slack.names.many(admins) if admins else None))
 
     async def _served_models(self) -> list[str] | None:
         """The endpoint's chat models, to refuse a model it does not serve; None when it cannot say."""

@@ -19,7 +19,7 @@ from h1bot_bot.adapters.llm import LLMClient, LLMError, request_params
 from h1bot_bot.adapters.native_stream import NativeReplyStream, ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK, ReplyStream
-from h1bot_bot.core.commands import CommandRequest, CommandRouter, command_name
+from h1bot_bot.core.commands import CommandRequest, CommandRouter, Reply, command_name
 from h1bot_bot.core.conversation import (
     BotIdentity,
     ChatMessage,
@@ -33,7 +33,7 @@ from h1bot_bot.core.conversation import (
 from h1bot_bot.core.effective import ChannelConfig, ConfigHolder, channel_allowed, refusal
 from h1bot_bot.core.formatting import SLACK_MESSAGE_LIMIT, ending_note, split_message, to_mrkdwn
 from h1bot_bot.core.history import CountTokens, PreparedHistory
-from h1bot_bot.core.slack_safety import redact
+from h1bot_bot.core.slack_safety import outside_text, redact
 from h1bot_bot.core.tokens import TokenCounter
 from h1bot_bot.metrics import Metrics
 from h1bot_bot.summarization import Summarization
@@ -131,7 +131,8 @@ class ReplyPipeline:
     async def _run_command(self, incoming: Incoming, command: Any, text: str) -> str:
         """Run a command (core/commands.py); its reply goes to the thread as mrkdwn, Markdown or Block Kit."""
         request = CommandRequest(command=command, text=text, user=incoming.user, channel=incoming.channel,
-                                 thread_ts=incoming.thread_ts, incoming=incoming)
+                                 thread_ts=incoming.thread_ts, incoming=incoming,
+                                 direct=incoming.kind == "dm" or incoming.channel_type == "im")
         reply = await self.router.handler(command)(request)
         if reply is not None and reply.blocks:
             await self.slack.post_blocks(incoming.channel, incoming.thread_ts, reply.text, reply.blocks)
@@ -140,7 +141,22 @@ class ReplyPipeline:
         elif reply is not None:
             for part in split_message(reply.text):
                 await self.slack.post(incoming.channel, incoming.thread_ts, part)
+        if reply is not None and reply.private is not None:
+            await self._post_private(incoming, reply.private)
         return f"command:{command_name(command)}"
+
+    async def _post_private(self, incoming: Incoming, reply: Reply) -> None:
+        """An ephemeral message to the asker in the thread; when Slack refuses it, the thread says so (not what)."""
+        try:
+            await self.slack.post_ephemeral(incoming.channel, incoming.thread_ts, incoming.user, reply.text,
+                                            reply.blocks)
+        except SlackApiError as exc:
+            error = exc.response.get("error") or "unknown error"
+            log.warning("chat.postEphemeral failed: %s", error, extra={"channel": incoming.channel})
+            await self.slack.post(incoming.channel, incoming.thread_ts,
+                                  f":warning: I could not show you the private part of this reply"
+                                  f" (Slack said `{outside_text(str(error), 100)}`)."
+                                  " Ask me in a direct message instead.")
 
     async def thread_chat(self, incoming: Incoming, channel: ChannelConfig) -> list[ChatMessage]:
         """The chat the model sees for `incoming`: the thread up to and including the question."""

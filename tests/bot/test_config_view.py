@@ -15,8 +15,10 @@ from h1bot_bot.core.config_view import (
     dropped_text,
     help_text,
     models_text,
+    people_shown,
     refusal_text,
     render_config,
+    render_prompts,
     reset_text,
 )
 from h1bot_bot.core.overrides import ChangeRejected, NotAdmin, apply_change, reconcile_with_spec, reset
@@ -42,16 +44,17 @@ def everything_shown(rendered) -> str:
 def test_config_shows_each_setting_and_both_values_where_slack_overrides_the_spec(spec):
     runtime, _ = apply_change(spec, {}, "model", "gpt-4o", actor=ADMIN, now=T1)
 
-    rendered = render_config(spec, runtime, channel="C0123456789", admin=True)
+    rendered = render_config(spec, runtime, channel="C0123456789", admin=True, names={ADMIN: "Ada"})
 
     text = rendered.text
     assert "*Model*: `gpt-4o`" in text
-    assert f"set from Slack by <@{ADMIN}> on 2025-03-01 10:00 UTC; the spec says `gpt-4o-mini`" in text
+    assert "set from Slack by Ada on 2025-03-01 10:00 UTC; the spec says `gpt-4o-mini`" in text
     assert "*Temperature*: `0.3`" in text and "*Max output tokens*: 2,048 tokens" in text
     assert "*Summarize above*: 12,000 tokens" in text and "*Summary chunk*: 3,000 tokens" in text
     assert "platform team's helpdesk bot" in text
     assert "*This channel's persona* (<#C0123456789>): model `gpt-4o`" in text
-    assert f"Admins: <@{ADMIN}>" in text and "Never in: <#C0RANDOM00>" in text
+    assert "Admins: Ada" in text and "Never in: <#C0RANDOM00>" in text
+    assert "<@" not in everything_shown(rendered)  # named, never pinged
     assert text.count("set from Slack") == 1  # only the overridden setting says so
     assert rendered.blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Configuration"}}
 
@@ -104,6 +107,25 @@ def test_admins_see_the_default_prompt_and_only_the_persona_of_the_channel_they_
         assert "2 channels have a persona of their own, shown only in that channel." in shown
 
 
+def test_an_admins_private_prompts_hold_the_default_and_this_channels_persona_only(spec):
+    spec["persona"] = PERSONAS
+    runtime, _ = apply_change(spec, {}, "systemPrompt", "Overridden <!here> prompt.", actor=ADMIN, now=T1)
+    private = everything_shown(render_prompts(spec, runtime, channel="CONCALL", names={ADMIN: "Ada"}))
+    assert "Only you see this" in private and "Overridden &lt;!here&gt; prompt." in private
+    assert "set from Slack by Ada" in private and "The vault PIN is 4321" in private
+    assert "salary bands" not in private and "<!here>" not in private and "<@" not in private
+    elsewhere = everything_shown(render_prompts(spec, {}, channel="CGENERAL"))
+    assert "Default persona text" in elsewhere and "4321" not in elsewhere and "CONCALL" not in elsewhere
+
+
+def test_config_names_the_people_it_shows_for_a_display_name_lookup(spec):
+    spec["access"]["admins"] = [ADMIN, *(f"U{n:08d}" for n in range(40)), "U0OTHERADMIN"]  # listed 42nd
+    runtime, _ = apply_change(spec, {}, "model", "gpt-4o", actor="U0OTHERADMIN", now=T1)
+    shown = people_shown(spec, runtime)
+    # The 30 admins listed by name, and who set an override: nobody else is looked up.
+    assert {ADMIN, "U0OTHERADMIN"} <= shown and len(shown) == 31
+
+
 def test_config_says_who_the_bot_answers_in_direct_messages(spec):
     spec["access"] = {"admins": [ADMIN], "channels": {"allow": ["CHELP"]}}
     assert "Direct messages: not answered (spec.access.directMessages unset" in render_config(spec, {}).text
@@ -131,7 +153,7 @@ def test_config_stays_within_slacks_block_limits_however_big_the_spec(spec):
         texts = [block["text"]["text"]] if "text" in block else [e["text"] for e in block["elements"]]
         assert all(len(t) <= 3000 for t in texts)
     assert "199 other channels have a persona of their own" in rendered.text and "more characters)" in rendered.text
-    assert "<@U00000029> and 170 more" in rendered.text
+    assert "`U00000029` and 170 more" in rendered.text
 
 
 def test_config_still_renders_when_overrides_no_longer_fit_the_spec(spec):
@@ -173,8 +195,10 @@ def test_replies_to_a_change_say_old_new_spec_and_who(spec):
 def test_refusals_are_polite_and_say_why(spec):
     with pytest.raises(NotAdmin) as not_admin:
         apply_change(spec, {}, "temperature", "0.1", actor=USER, now=T1)
-    assert refusal_text(not_admin.value) == (f"Sorry <@{USER}>, only this bot's admins can change its settings "
-                                             f"(<@{ADMIN}>). You can still look at them with `config`.")
+    assert refusal_text(not_admin.value, {ADMIN: "Ada"}) == (
+        f"Sorry <@{USER}>, only this bot's admins can change its settings (Ada). You can still look at them with"
+        " `config`.")
+    assert f"(`{ADMIN}`)" in refusal_text(not_admin.value)  # no name known: the id, still no mention
     with pytest.raises(ChangeRejected) as bad:
         apply_change(spec, {}, "temperature", "3", actor=ADMIN, now=T1)
     assert refusal_text(bad.value).startswith(":x: Not changed: temperature '3' refused:")

@@ -69,7 +69,8 @@ async def test_an_admin_switches_the_model_the_status_records_it_and_the_next_an
 async def test_non_admins_and_bad_values_are_refused_and_nothing_changes(kube, fake_slack, fake_openai):
     async with cluster_bot(fake_slack, fake_openai) as bot:
         _, (refusal,) = await ask(fake_slack, USER, "config set temperature 0.1")
-        assert "only this bot's admins can change its settings" in refusal and "<@UADMIN>" in refusal
+        assert "only this bot's admins can change its settings" in refusal
+        assert "(Ada, Ops)" in refusal and "<@UADMIN>" not in refusal  # the admins named, not pinged
         _, (bad,) = await ask(fake_slack, ADMIN, "config set temperature 5")
         assert bad.startswith(":x: Not changed:") and "less than or equal to 2" in bad
         _, (unknown,) = await ask(fake_slack, ADMIN, "model gpt-3.5-turbo")
@@ -190,7 +191,7 @@ async def test_config_shows_the_overrides_and_never_a_secret(kube, fake_slack, f
     shown = json.dumps(post.params)
     blocks = json.loads(post.params["blocks"]) if isinstance(post.params["blocks"], str) else post.params["blocks"]
     assert blocks[0]["text"]["text"] == "Configuration"
-    assert "*Model*: `gpt-4o-mini`" in shown and "set from Slack by <@UADMIN>" in shown
+    assert "*Model*: `gpt-4o-mini`" in shown and "set from Slack by Ada" in shown and "<@UADMIN>" not in shown
     assert "the spec says `gpt-4o`" in shown and "Secret `creds` key `openai`" in text
     everything_said = json.dumps([c.params for c in fake_slack.calls])
     for secret in (fake_slack.bot_token, fake_slack.app_token, fake_openai.api_key, "xoxb-", "xapp-", "sk-"):

@@ -125,4 +125,67 @@ async def test_config_in_a_dm_or_another_channel_never_shows_a_persona_it_should
     for shown in (user_dm, user_channel):
         assert "Default helpdesk persona" not in shown and "4321" not in shown and "admins only" in shown
     assert "Default helpdesk persona" in admin_dm and "4321" not in admin_dm
-    assert "Default helpdesk persona" in admin_channel and "the vault PIN is 4321" in admin_channel
+    # In a channel everyone reads the thread: the admin's prompts go to the admin alone, beside it.
+    assert "Default helpdesk persona" not in admin_channel and "4321" not in admin_channel
+    assert "admins only" in admin_channel
+    [private] = fake_slack.ephemerals("UADMIN", "CONCALL", asked[3][1]["ts"])
+    shown = json.dumps(private)
+    assert "Default helpdesk persona" in shown and "the vault PIN is 4321" in shown
+    assert [m["user"] for m in fake_slack.ephemeral] == ["UADMIN"]  # nobody else, and not in the DM
+
+
+async def test_an_admins_config_in_a_channel_keeps_prompts_out_of_the_thread(start_bot, fake_slack):
+    # Before: an admin's `config` in a public channel posted the default prompt and the channel's persona into the
+    # thread, for everyone reading it.
+    fake_slack.add_user("UADMIN", "Ada")
+    persona = {"systemPrompt": "Default helpdesk persona.",
+               "channels": [{"id": "CONCALL", "systemPrompt": "On-call persona; the vault PIN is 4321."}]}
+    async with start_bot({"persona": persona, "access": {"admins": ["UADMIN"], "directMessages": "allow"}}):
+        channel, _ = await fake_slack.mention("CONCALL", "UADMIN", "config")
+        [reply] = await fake_slack.wait_for_replies("CONCALL", channel["ts"])
+        [private] = await fake_slack.wait_for(lambda: fake_slack.ephemerals("UADMIN", "CONCALL", channel["ts"]))
+        direct, _ = await fake_slack.dm("D1", "UADMIN", "config")
+        [in_dm] = await fake_slack.wait_for_replies("D1", direct["ts"])
+    thread = json.dumps(fake_slack.thread_messages("CONCALL", channel["ts"]))
+    assert "Default helpdesk persona" not in thread and "4321" not in thread
+    assert "*Model*: `gpt-4o-mini`" in reply["text"] and "admins only" in reply["text"]
+    private_text = json.dumps(private["blocks"]) + private["text"]
+    assert "Only you see this" in private_text
+    assert "Default helpdesk persona." in private_text and "the vault PIN is 4321" in private_text
+    # The ephemeral is not a thread message: the next answer's history never holds it.
+    assert private["message_ts"] not in {m["ts"] for m in fake_slack.messages["CONCALL"]}
+    # In a DM only the admin reads it: the full view, nothing private beside it.
+    assert "Default helpdesk persona" in json.dumps(in_dm) and "4321" not in json.dumps(in_dm)
+    assert fake_slack.ephemerals("UADMIN", "D1") == []
+
+
+async def test_config_names_admins_and_who_changed_what_without_pinging_them(start_bot, fake_slack):
+    # Before: `config` wrote every admin and "set by" as <@U…>, so anyone could make the bot ping the admins.
+    fake_slack.add_user("UADMIN", "Ada")
+    async with start_bot({"access": {"admins": ["UADMIN", "UGONE"]}}):
+        change, _ = await fake_slack.mention("C1", "UADMIN", "config set temperature 0.1")
+        await fake_slack.wait_for_replies("C1", change["ts"])
+        asked = [(await fake_slack.mention("C1", user, text))[0]
+                 for user, text in (("UBOB", "config"), ("UADMIN", "config"), ("UBOB", "config set model o3"))]
+        replies = [(await fake_slack.wait_for_replies("C1", m["ts"]))[0] for m in asked]
+    for reply in replies:
+        assert "<@UADMIN>" not in json.dumps(reply) and "<@UGONE>" not in json.dumps(reply)
+    bob_config, admin_config, refused = (r["text"] for r in replies)
+    assert "Admins: Ada, `UGONE`" in bob_config  # a name when Slack knows it, else the id, never a mention
+    assert "set from Slack by Ada on" in bob_config and admin_config == bob_config
+    assert "<@UBOB>" in refused and "(Ada, `UGONE`)" in refused  # the asker is addressed, the admins only named
+    assert "<@U" not in json.dumps(fake_slack.ephemeral)
+
+
+async def test_when_slack_refuses_the_private_prompts_the_thread_says_so_without_them(start_bot, fake_slack):
+    fake_slack.add_user("UADMIN", "Ada")
+    fake_slack.fail("chat.postEphemeral", "user_not_in_channel")
+    async with start_bot({"persona": {"systemPrompt": "Default helpdesk persona."},
+                          "access": {"admins": ["UADMIN"]}}):
+        asked, _ = await fake_slack.mention("CHELP", "UADMIN", "config")
+        replies = await fake_slack.wait_for_texts("CHELP", asked["ts"], count=2)
+        [answer] = await fake_slack.wait_for_texts("CHELP", (await fake_slack.mention("CHELP", "UBOB", "hi"))[0]["ts"])
+    assert "admins only" in replies[0] and "Default helpdesk persona" not in "".join(replies)
+    assert replies[1].startswith(":warning: I could not show you the private part of this reply")
+    assert "`user_not_in_channel`" in replies[1]
+    assert answer.startswith("Answer to")  # the bot carries on

@@ -22,6 +22,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "apps_connections_open": set(),  # app-level token with connections:write, not a bot scope
     "chat_postMessage": {"chat:write"},
     "chat_update": {"chat:write"},
+    "chat_postEphemeral": {"chat:write"},  # an admin's prompts beside `config`, shown to that admin alone
     "chat_startStream": {"chat:write"},
     "chat_appendStream": {"chat:write"},
     "chat_stopStream": {"chat:write"},

@@ -36,6 +36,7 @@ from aiohttp import WSMsgType, web
 from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.slack_delivery import Envelope, SocketDelivery
+from tests.fakes.slack_ephemeral import EphemeralApi
 from tests.fakes.slack_reactions import ReactionsApi
 from tests.fakes.slack_streaming import StreamingApi
 
@@ -60,7 +61,7 @@ class Call:
     answered_at: float | None = None  # when the fake answered it
 
 
-class FakeSlack(SocketDelivery, ReactionsApi, StreamingApi, LoopbackServer):
+class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, StreamingApi, LoopbackServer):
     def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
                  team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
                  replies_page_limit: int = 1000, echo_bot_messages: bool = True):
@@ -74,6 +75,7 @@ class FakeSlack(SocketDelivery, ReactionsApi, StreamingApi, LoopbackServer):
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel → messages, in ts order
         self.calls: list[Call] = []
+        self.ephemeral: list[dict[str, Any]] = []  # chat.postEphemeral (slack_ephemeral.py): never in a thread
         self.call_hooks: list[Callable[[Call], None]] = []  # called with every Web API call as it arrives
         self.envelopes: dict[str, Envelope] = {}
         self.rate_limits: dict[str, list[int]] = {}  # method → Retry-After values still to serve

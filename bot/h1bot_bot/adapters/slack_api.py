@@ -1,4 +1,5 @@
-"""The Slack Web API calls the bot makes: thread history (paginated), display names (cached), post and update."""
+"""The Slack Web API calls the bot makes: thread history (paginated), display names (cached), post (also to one
+user alone: ephemeral) and update."""
 
 import asyncio
 import logging
@@ -102,6 +103,14 @@ class SlackGateway:
         response = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text[:FALLBACK_TEXT],
                                                       blocks=blocks, unfurl_links=False, unfurl_media=False)
         return response["ts"]
+
+    async def post_ephemeral(self, channel: str, thread_ts: str, user: str, text: str,
+                             blocks: list[dict[str, Any]] | None = None) -> str:
+        """A message in the thread only `user` sees (chat.postEphemeral: not stored in the thread); its message_ts."""
+        extra = {"blocks": blocks} if blocks else {}
+        response = await self.client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts,
+                                                        text=text[:FALLBACK_TEXT], **extra)
+        return response.get("message_ts", "")
 
     async def update(self, channel: str, ts: str, text: str, metadata: dict[str, Any] | None = None) -> None:
         extra = {"metadata": metadata} if metadata else {}

@@ -47,16 +47,19 @@ class CommandRequest:
     channel: str
     thread_ts: str
     incoming: Any = None  # pipeline.Incoming
+    direct: bool = False  # a one-to-one DM with the bot: nobody else reads the reply
 
 
 @dataclass(frozen=True)
 class Reply:
     """A command's answer in the thread: Slack mrkdwn `text` (Markdown when `markdown`), with Block Kit `blocks`
-    (then `text` is the notification/fallback text)."""
+    (then `text` is the notification/fallback text). `private`: more, shown in the thread to the asker alone
+    (Slack's ephemeral message: not part of the thread, nobody else sees it, it is gone after a reload)."""
 
     text: str
     blocks: list[dict[str, Any]] | None = None
     markdown: bool = False
+    private: "Reply | None" = None
 
 
 # A handler returns its reply, or None when it replied on its own.

@@ -8,7 +8,11 @@ Everything a user or a manifest wrote is escaped for Slack (`<!channel>` in a pr
 Who sees which prompt (personas can hold internal details): everyone sees the model, limits and access rules;
 only spec.access.admins see prompts, and then only the default prompt and the persona of the channel they ask in.
 Another channel's persona is never shown outside that channel (not in a DM either, not to admins): the view says
-how many channels have their own persona, nothing more.
+how many channels have their own persona, nothing more. In a channel others read the thread too, so an admin's
+prompts go to the admin alone (`render_prompts`, posted ephemeral) and the thread gets the view without them.
+
+People are shown by display name (or their id in code format), never as `<@U…>`: reading `config` or trying a
+change must not let anyone make the bot ping the admins.
 """
 
 import re
@@ -35,6 +39,7 @@ from h1bot_bot.core.slack_safety import redact  # the one redaction (chatops imp
 
 SECTION_LIMIT = 2900  # Slack refuses section text over 3,000 characters
 PROMPT_PREVIEW = 1500
+LISTED = 30  # people or channels listed by name; the rest as a count
 PROMPTS_HIDDEN = "_Prompts are shown to this bot's admins only (spec.access.admins)._"
 DIRECT_MESSAGES = {"allow": "answered", "admins": "answered for admins only", "deny": "not answered"}
 
@@ -67,7 +72,21 @@ def _when(at: str) -> str:
 
 
 def _who(user_id: str) -> str:
+    """A mention (it notifies): only for the person who asked, or did what the reply is about."""
     return f"<@{user_id}>" if re.fullmatch(r"[UW][A-Z0-9]+", user_id or "") else escape(user_id or "someone")
+
+
+def _person(user_id: str, names: Mapping[str, str] | None = None) -> str:
+    """Someone named without notifying them: their display name, else their id in code format."""
+    name = (names or {}).get(user_id)
+    return escape(name) if name else _code(user_id or "someone")
+
+
+def people_shown(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None) -> set[str]:
+    """The user ids `render_config` names (admins, who set an override): the display names to look up."""
+    admins = (spec_dict.get("access") or {}).get("admins") or []
+    return {str(a) for a in admins[:LISTED]} | {str(e.get("by")) for e in overrides_of(runtime).values()
+                                                  if e.get("by")}
 
 
 def _truncated(text: str, limit: int) -> str:
@@ -88,12 +107,13 @@ def _endpoint(url: str | None) -> str:
     return _code(f"{parts.scheme}://{host}{port}{parts.path}")
 
 
-def _setting_line(key: str, shown: str, spec: SlackBotSpec, overrides: Mapping[str, dict]) -> str:
+def _setting_line(key: str, shown: str, spec: SlackBotSpec, overrides: Mapping[str, dict],
+                  names: Mapping[str, str] | None = None) -> str:
     line = f"*{LABELS[key]}*: {shown}"
     entry = overrides.get(key)
     if entry:
         spec_shown = _value_text(key, spec_value(spec, key))
-        line += (f"\n      _set from Slack by {_who(entry.get('by', ''))} on {_when(entry.get('at', ''))};"
+        line += (f"\n      _set from Slack by {_person(entry.get('by', ''), names)} on {_when(entry.get('at', ''))};"
                  f" the spec says {spec_shown}_")
     return line
 
@@ -116,18 +136,33 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncated(text, SECTION_LIMIT)}]}
 
 
-def render_config(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, *, channel: str = "",
-                  admin: bool = False) -> Rendered:
-    """The `config` reply in `channel`: every setting in effect, and for a Slack override who set it, when, and the
-    spec's value. Prompts only when the reader is an `admin`, and only the default one and this channel's."""
+def _in_effect(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None):
+    """(spec, effective spec, overrides applied, a problem to show): the overrides left out when they do not fit."""
     spec = SlackBotSpec.parse(dict(spec_dict))
-    overrides = overrides_of(runtime)
-    problem = ""
     try:
-        effective = effective_spec(spec_dict, runtime)
+        return spec, effective_spec(spec_dict, runtime), overrides_of(runtime), ""
     except ConfigError as error:
-        effective, overrides = spec, {}
         problem = f":warning: The Slack overrides do not fit the spec and are not applied: {escape(str(error))}"
+        return spec, spec, {}, problem
+
+
+def _persona_blocks(spec: SlackBotSpec, effective: SlackBotSpec, overrides: Mapping[str, dict], channel: str,
+                    admin: bool, names: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    persona_text = _setting_line("systemPrompt", _value_text("systemPrompt", effective.persona.system_prompt),
+                                 spec, overrides, names)
+    persona_text += "\n" + (_quoted(effective.persona.system_prompt) if admin else PROMPTS_HIDDEN)
+    blocks = [_section(persona_text)]
+    if effective.persona.channels:
+        blocks.append(_section(_channel_personas(effective, channel, admin)))
+    return blocks
+
+
+def render_config(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, *, channel: str = "",
+                  admin: bool = False, names: Mapping[str, str] | None = None) -> Rendered:
+    """The `config` reply in `channel`: every setting in effect, and for a Slack override who set it, when, and the
+    spec's value. Prompts only when `admin` (the reader is an admin and nobody else reads it: a DM), and only the
+    default one and this channel's. `names`: display names by user id (people_shown), else ids are shown."""
+    spec, effective, overrides, problem = _in_effect(spec_dict, runtime)
     try:
         limits = resolve_limits(effective.model, effective.summarization)
         context, auto_threshold = f"{limits.context_tokens:,} tokens", limits.threshold_tokens
@@ -135,32 +170,39 @@ def render_config(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | Non
         context, auto_threshold = f":warning: {escape(str(error))}", None
     model, summarization = effective.model, effective.summarization
     model_lines = [
-        _setting_line("model", _code(model.name), spec, overrides),
+        _setting_line("model", _code(model.name), spec, overrides, names),
         f"*Context window*: {context}",
-        _setting_line("temperature", _code(model.temperature), spec, overrides),
-        _setting_line("maxOutputTokens", _value_text("maxOutputTokens", model.max_output_tokens), spec, overrides),
+        _setting_line("temperature", _code(model.temperature), spec, overrides, names),
+        _setting_line("maxOutputTokens", _value_text("maxOutputTokens", model.max_output_tokens), spec, overrides,
+                      names),
         f"*Endpoint*: {_endpoint(model.base_url)}",
         "*Allowed models*: " + (", ".join(_code(m) for m in model.allowed_models) or "any"),
     ]
     summary_lines = [
         _setting_line("thresholdTokens", _value_text("thresholdTokens", summarization.threshold_tokens,
-                                                     auto_threshold), spec, overrides),
-        _setting_line("chunkTokens", _value_text("chunkTokens", summarization.chunk_tokens), spec, overrides),
+                                                     auto_threshold), spec, overrides, names),
+        _setting_line("chunkTokens", _value_text("chunkTokens", summarization.chunk_tokens), spec, overrides, names),
         f"*Summary depth*: at most {summarization.max_depth} levels;"
         f" *recent messages kept*: {summarization.recent_share:.0%} of the budget",
     ]
-    persona_text = _setting_line("systemPrompt", _value_text("systemPrompt", effective.persona.system_prompt),
-                                 spec, overrides)
-    persona_text += "\n" + (_quoted(effective.persona.system_prompt) if admin else PROMPTS_HIDDEN)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "Configuration"}}]
     if problem:
         blocks.append(_section(problem))
-    blocks += [_section("\n".join(model_lines)), _section("\n".join(summary_lines)), _section(persona_text)]
-    if effective.persona.channels:
-        blocks.append(_section(_channel_personas(effective, channel, admin)))
-    blocks += [_section(_access(effective)), _context(_credentials(effective)),
+    blocks += [_section("\n".join(model_lines)), _section("\n".join(summary_lines))]
+    blocks += _persona_blocks(spec, effective, overrides, channel, admin, names)
+    blocks += [_section(_access(effective, names)), _context(_credentials(effective)),
                _context(f"{len(overrides)} setting(s) changed from Slack. Change one with {USAGE_SET};"
                         f" go back to the spec with {USAGE_RESET}.")]
+    return Rendered(blocks, "\n\n".join(_block_text(block) for block in blocks))
+
+
+def render_prompts(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, *, channel: str = "",
+                   names: Mapping[str, str] | None = None) -> Rendered:
+    """For an admin alone (an ephemeral message) beside the channel's `config` view: the default prompt and this
+    channel's persona, as render_config shows them in an admin's DM."""
+    spec, effective, overrides, _ = _in_effect(spec_dict, runtime)
+    blocks = [_context(":lock: Only you see this: the prompts in effect here (shown to this bot's admins only).")]
+    blocks += _persona_blocks(spec, effective, overrides, channel, True, names)
     return Rendered(blocks, "\n\n".join(_block_text(block) for block in blocks))
 
 
@@ -192,16 +234,17 @@ def _channel_personas(spec: SlackBotSpec, channel: str, admin: bool) -> str:
     return "\n".join(lines)
 
 
-def _listed(items: Sequence[str], limit: int = 30) -> str:
+def _listed(items: Sequence[str], limit: int = LISTED) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def _access(spec: SlackBotSpec) -> str:
+def _access(spec: SlackBotSpec, names: Mapping[str, str] | None = None) -> str:
     access = spec.access
     channels = _listed([f"<#{escape(c)}>" for c in access.channels.allow]) or "every channel it is invited to"
     lines = ["*Access*",
-             "Admins: " + (_listed([_who(a) for a in access.admins]) or "none (nobody can change settings from Slack)"),
+             "Admins: " + (_listed([_person(a, names) for a in access.admins])
+                           or "none (nobody can change settings from Slack)"),
              f"Answers in: {channels}"]
     if access.channels.deny:
         lines.append("Never in: " + _listed([f"<#{escape(c)}>" for c in access.channels.deny]))
@@ -283,12 +326,13 @@ def change_text(change: Change, persisted: bool = True) -> str:
     return text
 
 
-def refusal_text(error: ChangeRejected | ParseError) -> str:
-    """The thread reply to a change that was refused, or a command that could not be parsed."""
+def refusal_text(error: ChangeRejected | ParseError, names: Mapping[str, str] | None = None) -> str:
+    """The thread reply to a change that was refused, or a command that could not be parsed. It names the admins
+    (by `names`, display names by id) without pinging them."""
     if isinstance(error, ParseError):
         return f":grey_question: {error.message}"
     if isinstance(error, NotAdmin):
-        admins = ", ".join(_who(a) for a in error.admins) or "nobody is listed in spec.access.admins"
+        admins = _listed([_person(a, names) for a in error.admins]) or "nobody is listed in spec.access.admins"
         return (f"Sorry {_who(error.user_id)}, only this bot's admins can change its settings ({admins}). "
                 "You can still look at them with `config`.")
     return f":x: Not changed: {escape(str(error))}"
