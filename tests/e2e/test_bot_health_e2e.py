@@ -10,10 +10,10 @@ import pytest
 from h1bot_bot.app import run_bot
 from tests.bot.conftest import bot_settings
 from tests.bot.runtime_config_helpers import BOTS, FAST, SPEC, add_people, cluster_bot, events, slackbot
-from tests.fakes.kube import KubeAPI, OperatorThread, kubectl
+from tests.e2e.conftest import operator_on_emulator
+from tests.fakes.kube import KubeAPI, kubectl
 from tests.fakes.slack import FakeSlack
 from tests.fakes.waiting import eventually
-from tests.operator.conftest import operator_settings
 
 pytestmark = [pytest.mark.timeout(60),
               pytest.mark.skipif(subprocess.run(["which", "kubectl"], capture_output=True).returncode != 0,
@@ -29,18 +29,11 @@ async def fake_slack():
 
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
-    with KubeAPI() as api:
-        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        api.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
-            "name": "creds", "namespace": "default", "labels": {"chatops.h1bot.dev/credentials": "true"}},
-                   "stringData": {"bot": "xoxb-1", "app": "xapp-1", "openai": "sk-1"}})
-        operator = OperatorThread(kubeconfig, operator_settings()).start()
-        try:
-            yield api, kubeconfig
-        finally:
-            operator.stop()
+    credentials = {"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "creds", "namespace": "default", "labels": {"chatops.h1bot.dev/credentials": "true"}},
+        "stringData": {"bot": "xoxb-1", "app": "xapp-1", "openai": "sk-1"}}
+    with operator_on_emulator(tmp_path, monkeypatch, credentials) as running:
+        yield running
 
 
 def ready_condition(api: KubeAPI) -> dict:

@@ -19,10 +19,11 @@ from tests.bot.runtime_config_helpers import (
     runtime_patches,
     slackbot,
 )
-from tests.fakes.kube import KubeAPI, OperatorThread, kubectl
+from tests.e2e.conftest import operator_on_emulator
+from tests.fakes.kube import KubeAPI, kubectl
 from tests.fakes.slack import FakeSlack
 from tests.fakes.waiting import eventually
-from tests.operator.conftest import DEPLOYMENTS, operator_settings
+from tests.operator.conftest import DEPLOYMENTS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,15 +41,8 @@ async def fake_slack():
 
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
-    with KubeAPI() as api:
-        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        operator = OperatorThread(kubeconfig, operator_settings()).start()
-        try:
-            yield api, kubeconfig
-        finally:
-            operator.stop()
+    with operator_on_emulator(tmp_path, monkeypatch) as running:
+        yield running
 
 
 def bot_status(api: KubeAPI) -> dict:
