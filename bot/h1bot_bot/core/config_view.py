@@ -35,7 +35,7 @@ from h1bot_bot.core.overrides import (
     overrides_of,
     spec_value,
 )
-from h1bot_bot.core.slack_safety import redact  # the one redaction (chatops imports it from here too)
+from h1bot_bot.core.slack_safety import escape, redact  # one escape, one redaction (chatops imports them here)
 
 SECTION_LIMIT = 2900  # Slack refuses section text over 3,000 characters
 PROMPT_PREVIEW = 1500
@@ -54,11 +54,6 @@ class Rendered:
 
     blocks: list[dict[str, Any]]
     text: str
-
-
-def escape(text: str) -> str:
-    """Text shown as-is in mrkdwn: Slack's three control characters escaped."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _code(value: Any) -> str:

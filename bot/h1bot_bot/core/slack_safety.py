@@ -140,8 +140,13 @@ def stable_length(markdown: str, lookback: int = 400) -> int:
     return cut - 1 if cut and markdown[cut - 1] == "<" else cut
 
 
+def escape(text: str) -> str:
+    """Text shown as-is in mrkdwn: Slack's three control characters escaped."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def outside_text(text: str, limit: int | None = None) -> str:
     """A text from outside (an endpoint's error message, an exception) for the thread, status or an Event:
     credentials redacted, Slack markup escaped, optionally cut to `limit` characters."""
-    shown = redact(text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    shown = escape(redact(text or ""))
     return shown if limit is None or len(shown) <= limit else shown[:limit - 1] + "…"
