@@ -27,7 +27,7 @@ from h1bot_operator.login import connection_info
 from h1bot_operator.metrics import OperatorMetrics
 from h1bot_operator.reconcile import Outcome, reconcile
 from h1bot_operator.render import MANAGED_BY
-from h1bot_operator.secrets import secret_names
+from h1bot_operator.secret_refs import secret_names
 from h1bot_operator.settings import OperatorSettings
 
 SLACKBOTS = (GROUP, VERSION, PLURAL)

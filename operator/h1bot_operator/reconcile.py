@@ -13,8 +13,7 @@ from h1bot_api import status as api
 from h1bot_api.endpoints import base_url_problem
 from h1bot_api.redaction import redact
 from h1bot_api.spec import ConfigError, SlackBotSpec
-from h1bot_operator import render
-from h1bot_operator import secrets as secrets_mod
+from h1bot_operator import render, secret_refs
 from h1bot_operator import status as status_mod
 from h1bot_operator.kube import ChildConflict, ChildRejected, Kube, object_path
 from h1bot_operator.plan import foreign
@@ -68,13 +67,13 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
 
-    refs = secrets_mod.references(spec)
-    found = {secret: kube.secret(namespace, secret) for secret in secrets_mod.secret_names(spec)}
+    refs = secret_refs.references(spec)
+    found = {secret: kube.secret(namespace, secret) for secret in secret_refs.secret_names(spec)}
     data = {name: None if obj is None else dict(obj.get("data") or {}) for name, obj in found.items()}
     unlabelled = {name for name, obj in found.items()
-                  if obj is not None and settings.require_secret_label and not secrets_mod.opted_in(obj)}
-    state = secrets_mod.resolve(refs, data, namespace, not_opted_in=unlabelled,
-                                pod_secrets=secrets_mod.template_secret_names(spec))
+                  if obj is not None and settings.require_secret_label and not secret_refs.opted_in(obj)}
+    state = secret_refs.resolve(refs, data, namespace, not_opted_in=unlabelled,
+                                pod_secrets=secret_refs.template_secret_names(spec))
     observed = dataclasses.replace(observed, secrets=state, suspended=spec.suspend)
     try:
         for child in render.children(bot, spec):

@@ -29,7 +29,7 @@ from h1bot_api.botenv import (
 )
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator.quantity import canonical_resources
-from h1bot_operator.secrets import references
+from h1bot_operator.secret_refs import references
 from h1bot_operator.settings import OperatorSettings
 
 MANAGED_BY = "h1bot-operator"

@@ -10,7 +10,7 @@ from typing import Any
 
 from h1bot_api import status as api
 from h1bot_operator.render import child_name
-from h1bot_operator.secrets import SecretsState
+from h1bot_operator.secret_refs import SecretsState
 
 CHILD_REJECTED = "ChildRejected"
 

@@ -19,7 +19,7 @@ from h1bot_api import status as api
 from h1bot_api.botenv import OWNED_ENV_MESSAGE
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator.render import CHECKSUM_ANNOTATION, child_name, owner_reference
-from h1bot_operator.secrets import references
+from h1bot_operator.secret_refs import references
 from tests.e2e.real_cluster import (
     CHILD_KINDS,
     SLACKBOTS,

@@ -1,7 +1,7 @@
 """The operator's status fields from what it observed: phases, conditions, and what it never writes."""
 
 from h1bot_api import status as api
-from h1bot_operator.secrets import SecretsState
+from h1bot_operator.secret_refs import SecretsState
 from h1bot_operator.status import Observed, changed, compute
 
 OK = SecretsState(checksum="sha256:1")

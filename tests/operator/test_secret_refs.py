@@ -1,7 +1,7 @@
 """Which Secret keys a SlackBot uses, and the checksum that rolls the bot when (and only when) they change."""
 
 from h1bot_api.spec import SlackBotSpec
-from h1bot_operator.secrets import references, resolve, secret_names, template_secret_names
+from h1bot_operator.secret_refs import references, resolve, secret_names, template_secret_names
 from tests.operator.conftest import example_bot, slackbot
 
 SPEC = SlackBotSpec.from_manifest(slackbot("b", "creds"))
