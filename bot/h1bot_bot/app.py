@@ -145,8 +145,9 @@ class BotRuntime:
     def _endpoint(self) -> str:
         """The model endpoint of the current config: spec.model.baseURL (live), else OPENAI_BASE_URL; one outside
         H1BOT_ALLOWED_BASE_URLS is refused (logged once) and the last allowed endpoint kept."""
-        wanted = self.config.current.spec.model.base_url or self.settings.openai_base_url or DEFAULT_OPENAI_BASE_URL
-        endpoint, refused = self._endpoints.choose(wanted)
+        spec_url, env_url = self.config.current.spec.model.base_url, self.settings.openai_base_url
+        source = "spec.model.baseURL" if spec_url else "OPENAI_BASE_URL" if env_url else "the default endpoint"
+        endpoint, refused = self._endpoints.choose(spec_url or env_url or DEFAULT_OPENAI_BASE_URL, source)
         if refused:
             log.error("%s", refused)
         return endpoint

@@ -15,15 +15,18 @@ SELF_HOSTED = "http://gpu-box.internal:8000/v1"
 
 
 def test_a_fresh_machine_with_the_example_manifest_gets_the_embedded_model():
-    """The example spells out OpenAI's default URL: that is not "an endpoint configured"."""
-    assert EXAMPLE_SPEC["model"]["baseURL"] == DEFAULT_OPENAI_BASE_URL
-    choice = choose_endpoint({}, EXAMPLE_SPEC["model"]["baseURL"])
+    """The example pins no endpoint (so OPENAI_BASE_URL is not silently beaten by it); OpenAI's default URL would not
+    count as "an endpoint configured" either."""
+    assert "baseURL" not in EXAMPLE_SPEC["model"]
+    for example_url in (None, DEFAULT_OPENAI_BASE_URL):
+        assert choose_endpoint({}, example_url).embedded
+    choice = choose_endpoint({}, EXAMPLE_SPEC["model"].get("baseURL"))
     assert choice.embedded and choice.base_url is None
     assert "embedded local model" in choice.describe() and "OPENAI_API_KEY" in choice.describe()
 
 
 def test_an_api_key_alone_means_openai():
-    choice = choose_endpoint({"OPENAI_API_KEY": "sk-test"}, EXAMPLE_SPEC["model"]["baseURL"])
+    choice = choose_endpoint({"OPENAI_API_KEY": "sk-test"}, EXAMPLE_SPEC["model"].get("baseURL"))
     assert not choice.embedded and choice.base_url == DEFAULT_OPENAI_BASE_URL and choice.has_api_key
 
 

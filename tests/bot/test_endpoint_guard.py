@@ -36,3 +36,9 @@ def test_the_guard_keeps_the_last_allowed_endpoint_and_says_so_once():
     with pytest.raises(EndpointRefused, match=r"spec\.model\.baseURL: 'https://evil\.example/v1' is not an allowed"):
         EndpointGuard(("https://ok.example/*",)).choose("https://evil.example/v1")
     assert EndpointGuard(()).choose("http://anything/v1") == ("http://anything/v1", None), "no list: any URL"
+
+
+def test_a_refused_endpoint_from_the_environment_is_named_as_such():
+    """A bot whose spec pins no baseURL uses OPENAI_BASE_URL: the refusal must not send its author to the spec."""
+    with pytest.raises(EndpointRefused, match=r"^OPENAI_BASE_URL: 'http://gpu-box:8000/v1' is not an allowed"):
+        EndpointGuard(("https://ok.example/*",)).choose("http://gpu-box:8000/v1", "OPENAI_BASE_URL")

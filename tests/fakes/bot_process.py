@@ -19,7 +19,6 @@ import yaml
 from tests.fakes.kube import free_port
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
-from tests.paths import REPO
 
 
 def metric_value(text: str, line_start: str) -> float:
@@ -39,17 +38,29 @@ class BotProcess:
                     "OPENAI_API_KEY": llm.api_key, "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": llm.base_url,
                     "H1BOT_HTTP_PORT": str(self.port), "H1BOT_UPDATE_INTERVAL": "0.05", "LOG_FORMAT": "json",
                     **env}
+        self.argv = [str(Path(sys.executable).parent / "h1bot-bot"), "--spec", str(self.spec_path)]
         self.process: asyncio.subprocess.Process | None = None
         self.connection = ""
         self.log_path = workdir / "bot.log"
+
+    @classmethod
+    def as_in_pod(cls, slack: FakeSlack, llm: FakeOpenAI, argv: list[str], env: dict[str, str],
+                  workdir: Path) -> "BotProcess":
+        """The bot as its pod runs it: the container's command, args and (resolved) env, and nothing of this host's
+        environment but what `env` carries; `env["H1BOT_HTTP_PORT"]` is its health/metrics port."""
+        bot = cls.__new__(cls)
+        bot.slack, bot.llm, bot.workdir = slack, llm, workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        bot.argv, bot.env, bot.port = list(argv), dict(env), int(env["H1BOT_HTTP_PORT"])
+        bot.process, bot.connection, bot.log_path = None, "", workdir / "bot.log"
+        return bot
 
     async def start(self, timeout: float = 30) -> "BotProcess":  # noqa: ASYNC109
         """Start it and wait until its Socket Mode connection is up (the one connection the fake did not have)."""
         before = set(self.slack.connections)
         with self.log_path.open("wb") as log:
             self.process = await asyncio.create_subprocess_exec(
-                str(Path(sys.executable).parent / "h1bot-bot"), "--spec", str(self.spec_path), env=self.env,
-                stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=REPO)
+                *self.argv, env=self.env, stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=self.workdir)
         try:
             self.connection = await self.slack.wait_for(
                 lambda: next((c for c in self.slack.connections if c not in before), None) or self._exited(),

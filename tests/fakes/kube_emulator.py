@@ -98,7 +98,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
     # --- setup -----------------------------------------------------------------------------------------------------
     def register_crd(self, path: Path | str = CRD_PATH) -> None:
         """Serve the custom resource a CRD file defines (kind, names, scope, subresources, printer columns)."""
-        for res, info, columns in crd_resources(yaml.safe_load(Path(path).read_text())):
+        self.serve_crd(yaml.safe_load(Path(path).read_text()))
+
+    def serve_crd(self, crd: dict[str, Any]) -> None:
+        for res, info, columns in crd_resources(crd):
             self.resources[res], self._columns[res] = info, columns
 
     def set_available(self, available: bool) -> None:
@@ -236,6 +239,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
         wakeup = self._wakeups.pop(res, None)
         if wakeup is not None:
             wakeup.set()
+        if kind != "DELETED" and getattr(res, "plural", None) == "customresourcedefinitions":
+            self.serve_crd(obj)  # `kubectl apply -f crds/`: the API server serves the new resource at once
         return obj
 
     def find(self, res: Any, namespace: str | None, name: str) -> dict[str, Any] | None:

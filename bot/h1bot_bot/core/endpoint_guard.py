@@ -20,17 +20,17 @@ class EndpointGuard:
         self.current: str | None = None
         self._refused: str | None = None
 
-    def choose(self, wanted: str) -> tuple[str, str | None]:
+    def choose(self, wanted: str, source: str = "spec.model.baseURL") -> tuple[str, str | None]:
         """(the endpoint to use, a message the first time `wanted` is refused); raises EndpointRefused when there is
-        no allowed endpoint to keep."""
+        no allowed endpoint to keep. `source`: where `wanted` came from, named in the messages."""
         problem = base_url_problem(wanted, self.patterns) if self.patterns else None
         if problem is None:
             self.current, self._refused = wanted, None
             return wanted, None
         if self.current is None:
-            raise EndpointRefused(f"spec.model.baseURL: {problem}")
+            raise EndpointRefused(f"{source}: {problem}")
         message = None
         if wanted != self._refused:
             self._refused = wanted
-            message = f"refusing the new spec.model.baseURL and keeping {self.current}: {problem}"
+            message = f"refusing the new {source} and keeping {self.current}: {problem}"
         return self.current, message
