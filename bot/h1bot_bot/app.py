@@ -4,7 +4,7 @@
 event is set, then shuts down gracefully: no new events, in-flight replies finished (bounded), exit code 0.
 
 Configuration: the spec (its SlackBot in the cluster, or `--spec FILE`) plus the overrides made from Slack
-(status.runtime, or the state file next to FILE), held by `RuntimeConfig`; in a cluster the bot watches its SlackBot
+(status.runtime, or the state file next to FILE), held by `LiveConfig`; in a cluster the bot watches its SlackBot
 and applies spec changes live. The ChatOps commands (chatops.py) are registered on the router.
 """
 
@@ -29,7 +29,7 @@ from h1bot_bot.adapters.native_stream import ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.slack_app import SlackBotApp
 from h1bot_bot.adapters.slack_auth import SlackAuthMonitor
-from h1bot_bot.adapters.state_file import StateFile
+from h1bot_bot.adapters.state_file import FileStore, StateFile
 from h1bot_bot.chatops import ChatOps
 from h1bot_bot.config import DEFAULT_OPENAI_BASE_URL, Settings
 from h1bot_bot.core.budget import system_prompt_tokens
@@ -38,10 +38,10 @@ from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.effective import BotConfig, ConfigHolder
 from h1bot_bot.core.endpoint_guard import EndpointGuard, EndpointRefused
 from h1bot_bot.core.readiness import Health, assess
+from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.health_report import HealthReport
 from h1bot_bot.metrics import Metrics
 from h1bot_bot.pipeline import ReplyPipeline
-from h1bot_bot.runtime_config import FileStore, RuntimeConfig
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class BotRuntime:
         self.resource = (SlackBotResource(settings.name, settings.namespace, timeout=settings.kube_timeout)
                          if not settings.spec_path else None)
         self.config: ConfigHolder | None = None
-        self.runtime_config: RuntimeConfig | None = None
+        self.live_config: LiveConfig | None = None
         self.watch: SlackBotWatch | None = None
         self._version: str | None = None  # the SlackBot's resourceVersion read at start (the watch goes on from it)
         self.identity: BotIdentity | None = None
@@ -108,7 +108,7 @@ class BotRuntime:
     def http_port(self) -> int:
         return self.health.port if self.health else self.settings.http_port
 
-    async def _load_config(self) -> RuntimeConfig:
+    async def _load_config(self) -> LiveConfig:
         """The spec and the stored overrides, from the manifest file and its state file or from the cluster."""
         s = self.settings
         if s.spec_path:
@@ -127,7 +127,7 @@ class BotRuntime:
             spec, runtime = obj.get("spec") or {}, (obj.get("status") or {}).get("runtime") or {}
             source, store, where = f"cluster:{s.namespace}/{s.name}", self.resource, f"SlackBot {s.namespace}/{s.name}"
         try:
-            return RuntimeConfig(spec, runtime, source=source, store=store, backoff=s.persist_backoff,
+            return LiveConfig(spec, runtime, source=source, store=store, backoff=s.persist_backoff,
                                  backoff_max=s.persist_backoff_max)
         except ConfigError as exc:
             raise StartupError(f"invalid {where}: {exc}") from None
@@ -154,9 +154,9 @@ class BotRuntime:
 
     async def start(self) -> "BotRuntime":
         s = self.settings
-        self.runtime_config = runtime_config = await self._load_config()
-        self.config = runtime_config.holder
-        config = runtime_config.current
+        self.live_config = live_config = await self._load_config()
+        self.config = live_config.holder
+        config = live_config.current
         spec = config.spec
         self._session = aiohttp.ClientSession()
         client = AsyncWebClient(token=s.slack_bot_token, base_url=s.slack_api_url, session=self._session)
@@ -175,8 +175,8 @@ class BotRuntime:
                                buffer_size=s.stream_buffer_size, answer_deadline=s.answer_deadline)
         self.pipeline = ReplyPipeline(self.config, slack, self._llm, self.identity, self.metrics, router=self.router,
                                       update_interval=s.update_interval, streams=streams)
-        ChatOps(runtime_config, self.pipeline).register(self.router)
-        runtime_config.use_tokenizer(self._count_prompt_tokens)
+        ChatOps(live_config, self.pipeline).register(self.router)
+        live_config.use_tokenizer(self._count_prompt_tokens)
         try:  # load the tokenizer now: a bot that cannot count tokens must not start half-broken
             self.pipeline.count_tokens(spec.model.name)({"role": "user", "content": "warm up"})
         except Exception as exc:
@@ -195,7 +195,7 @@ class BotRuntime:
         log.info("connected to Slack as %s in team %s; config from %s; model %s at %s; %s streaming",
                  self.identity.user_id, self.identity.team_id, config.source, spec.model.name, self._llm.base_url,
                  s.slack_streaming)
-        await runtime_config.begin(self.pipeline.slack.post)
+        await live_config.begin(self.pipeline.slack.post)
         if self.resource is not None:
             await self.resource.record_identity(self.identity.user_id, self.identity.team_id, self._team)
             self.report.write = self.resource.patch_status
@@ -210,7 +210,7 @@ class BotRuntime:
 
     def _on_object(self, obj: dict) -> None:
         """A new version of the SlackBot from the watch: applied, then health re-checked (a rejected spec shows)."""
-        self.runtime_config.on_object(obj)
+        self.live_config.on_object(obj)
         self.report.poke()
 
     def _count_prompt_tokens(self, model: str, text: str) -> int:
@@ -226,7 +226,7 @@ class BotRuntime:
         connected = self.slack_app is not None and await self.slack_app.is_connected()
         self.metrics.connected.set(1 if connected else 0)
         problems = self.config.current.problems() if self.config is not None else []
-        rejection = self.runtime_config.rejection if self.runtime_config is not None else None
+        rejection = self.live_config.rejection if self.live_config is not None else None
         return assess(auth_failure=self.auth.failure, problems=problems, connected=connected, rejection=rejection)
 
     async def report_startup_failure(self, error: StartupError) -> None:
@@ -250,8 +250,8 @@ class BotRuntime:
             cancelled = await self.slack_app.drain(timeout)
         if self.watch is not None:
             await self.watch.stop()
-        if self.runtime_config is not None:
-            await self.runtime_config.close()
+        if self.live_config is not None:
+            await self.live_config.close()
         if self._llm is not None:
             await self._llm.close()
         if self._session is not None:

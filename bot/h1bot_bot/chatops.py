@@ -1,7 +1,7 @@
 """The ChatOps commands: help, config, config set/reset, model, models, debug, summarize.
 
 Parsing is core/command_parser's (deterministic, never the LLM); replies are core/config_view's; changes go through
-RuntimeConfig (validated, audited, stored). Anyone may read the settings; only spec.access.admins read prompts
+LiveConfig (validated, audited, stored). Anyone may read the settings; only spec.access.admins read prompts
 (core/config_view says which) and change anything.
 """
 
@@ -39,7 +39,7 @@ from h1bot_bot.core.config_view import (
 )
 from h1bot_bot.core.effective import ChannelConfig
 from h1bot_bot.core.overrides import ChangeRejected, is_admin
-from h1bot_bot.runtime_config import RuntimeConfig
+from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.summarization import summarize_thread
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def bot_version() -> str:
 
 
 class ChatOps:
-    def __init__(self, config: RuntimeConfig, pipeline: "ReplyPipeline", version: str | None = None):
+    def __init__(self, config: LiveConfig, pipeline: "ReplyPipeline", version: str | None = None):
         self.config = config
         self.pipeline = pipeline
         self.version = version or bot_version()

@@ -15,7 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from h1bot_api.status import BOT_HEALTH, SLACK_DISCONNECTED, now_iso
+from h1bot_api.status import BOT_HEALTH, SLACK_DISCONNECTED
+from h1bot_bot.adapters.clock import now_iso
 from h1bot_bot.adapters.kube import describe_error
 from h1bot_bot.core.readiness import Health
 

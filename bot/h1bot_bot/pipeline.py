@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from h1bot_api.spec import ConfigError
-from h1bot_api.status import now_iso
+from h1bot_bot.adapters.clock import now_iso
 from h1bot_bot.adapters.llm import LLMClient, LLMError, request_params
 from h1bot_bot.adapters.native_stream import NativeReplyStream, ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway

@@ -49,8 +49,10 @@ RUNTIME_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def timestamp(seconds: float) -> str:
+    """`seconds` since the epoch as Kubernetes writes times: RFC 3339, UTC, to the second. The callers read the
+    clock (this module never does)."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def condition(type_: str, ok: bool, reason: str, message: str, generation: int | None,
@@ -59,7 +61,7 @@ def condition(type_: str, ok: bool, reason: str, message: str, generation: int |
     status = "True" if ok else "False"
     old = next((c for c in previous or () if c.get("type") == type_), None)
     changed_at = old["lastTransitionTime"] if old and old.get("status") == status and old.get(
-        "lastTransitionTime") else (now or now_iso())
+        "lastTransitionTime") else now
     result = {"type": type_, "status": status, "reason": reason, "message": message,
               "lastTransitionTime": changed_at}
     if generation is not None:

@@ -6,6 +6,7 @@ Events are returned, not posted, so the caller decides how (kopf posts them in h
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -142,7 +143,7 @@ def _finish(kube: Kube, bot: dict[str, Any], observed: status_mod.Observed, prev
     meta = bot["metadata"]
     observed = dataclasses.replace(observed, **{field: redact(getattr(observed, field)) for field in
                                                 ("config_error", "conflict", "rejected")})
-    new = status_mod.compute(meta["name"], observed, previous)
+    new = status_mod.compute(meta["name"], observed, previous, now=api.timestamp(time.time()))
     for condition in new.get("conditions", ()):
         if condition.get("message"):
             condition["message"] = redact(condition["message"])

@@ -48,7 +48,7 @@ def bot_not_ready(previous: dict[str, Any], ready_replicas: int = 0) -> str | No
     return f"the bot cannot answer ({reason}): {message}"
 
 
-def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: str | None = None) -> dict[str, Any]:
+def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: str) -> dict[str, Any]:
     """The operator fields of the status; conditions keep lastTransitionTime unless their status flips."""
     gen, old = observed.generation, previous.get("conditions") or []
     ready_replicas = _ready_replicas(observed.deployment)

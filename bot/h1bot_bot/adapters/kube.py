@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from h1bot_api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from h1bot_api.status import now_iso
+from h1bot_bot.adapters.clock import now_iso
+from h1bot_bot.adapters.retry import Backoff
 from h1bot_bot.core.slack_safety import redact
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class SlackBotWatch:
             self.loop.call_soon_threadsafe(self.deliver, obj)
 
     def _run(self) -> None:
-        version, delay = self.since, self.backoff
+        version, failures, backoff = self.since, 0, Backoff(self.backoff, self.backoff_max)
         while not self._stopped.is_set():
             try:
                 if version is None:
@@ -181,17 +182,18 @@ class SlackBotWatch:
                     version = obj["metadata"]["resourceVersion"]
                     self._hand_over(obj)
                 version = self._stream(version)
-                delay = self.backoff
+                failures = 0
             except Exception as exc:
                 if self._stopped.is_set():
                     return
+                failures += 1
+                delay = backoff.delay(failures)
                 status = getattr(exc, "status", None)
                 log.warning("watch of SlackBot %s/%s failed (%s); reading it again in %.1fs", self.resource.namespace,
                             self.resource.name, "410 Gone" if status == 410 else describe_error(exc), delay)
                 version = None
                 self.reconnects += 1
                 self._stopped.wait(delay)
-                delay = min(delay * 2, self.backoff_max)
 
     def _stream(self, version: str) -> str:
         """One watch request from `version`; returns the last version seen when the server ends it."""

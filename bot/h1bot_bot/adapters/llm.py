@@ -6,7 +6,6 @@ turns every failure into an `LLMError` whose `user_message` says what failed and
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 import openai
 
 from h1bot_api.models import ModelInfo
+from h1bot_bot.adapters.retry import Backoff
 from h1bot_bot.core.slack_safety import redact
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ class LLMClient:
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.backoff_max = backoff_max
+        self._backoff = Backoff(backoff, backoff_max, jitter=0.25)
         self.answer_deadline = answer_deadline  # for a whole answer, retries included (`timeout` is per read)
         self._clients: dict[str, openai.AsyncOpenAI] = {}
 
@@ -168,8 +169,7 @@ class LLMClient:
 
     def _delay(self, exc: Exception, attempt: int) -> float:
         hinted = _retry_after(exc)
-        exponential = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)
-        return min(self.backoff_max, hinted if hinted is not None else exponential)
+        return min(self.backoff_max, hinted) if hinted is not None else self._backoff.delay(attempt)
 
     @contextmanager
     def whole_answer(self) -> Iterator[None]:

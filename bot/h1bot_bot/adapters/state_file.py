@@ -14,6 +14,7 @@ problem is returned (and logged) so it can be shown; the bot starts with no over
 Blocking file I/O: from the event loop, call these through `asyncio.to_thread`.
 """
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from h1bot_bot.adapters.kube import Written
 from h1bot_bot.core.overrides import apply_merge_patch
 
 log = logging.getLogger(__name__)
@@ -158,3 +160,17 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+class FileStore:
+    """status.runtime in a state file beside the spec (`h1bot-bot --spec`); its audit record is the log."""
+
+    def __init__(self, state: StateFile):
+        self.state = state
+        self.description = f"the state file {state.path}"
+
+    async def write(self, patch: dict[str, Any]) -> Written:
+        return Written(await asyncio.to_thread(self.state.apply_patch, patch), None)
+
+    async def event(self, type_: str, reason: str, message: str) -> None:
+        return None

@@ -218,7 +218,7 @@ def _runtime_with(runtime: Mapping[str, Any] | None, overrides: Mapping[str, Jso
 
 
 def apply_change(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, key: str, raw_value: str, *,
-                 actor: str, now: str, available_models: Collection[str] | None = None,
+                 actor: str, now: str, admin: bool | None = None, available_models: Collection[str] | None = None,
                  count_tokens: CountTokens | None = None, channel: str | None = None,
                  thread_ts: str | None = None) -> tuple[JsonDict, Change]:
     """`key` set to `raw_value` (as typed) by `actor` at `now` (ISO 8601): the new runtime and the Change.
@@ -230,7 +230,7 @@ def apply_change(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None
     """
     if key not in RUNTIME_KEYS:
         raise ChangeRejected(f"{key!r} cannot be changed from Slack: settings are {', '.join(RUNTIME_KEYS)}")
-    spec = _admins_spec(spec_dict, actor)
+    spec = _admins_spec(spec_dict, actor, admin)
     try:
         current = effective_spec(spec_dict, runtime)
     except ConfigError as error:
@@ -270,25 +270,26 @@ def _takes_temperature(model: str) -> bool:
     return info.supports_temperature if info else True
 
 
-def _admins_spec(spec_dict: Mapping[str, Any], actor: str) -> SlackBotSpec:
-    """The parsed spec, once `actor` is known to be one of its admins (NotAdmin otherwise)."""
+def _admins_spec(spec_dict: Mapping[str, Any], actor: str, admin: bool | None = None) -> SlackBotSpec:
+    """The parsed spec, once `actor` is known to be one of its admins (NotAdmin otherwise). `admin`: the surface's
+    own say (the terminal's `--admin`); None: spec.access.admins decides."""
     try:
         spec = SlackBotSpec.parse(dict(spec_dict))
     except ConfigError as error:
         raise ChangeRejected(f"the spec itself is invalid, fix it first: {error}") from None
-    if not is_admin(spec, actor):
+    if not (is_admin(spec, actor) if admin is None else admin):
         raise NotAdmin(actor, spec.access.admins)
     return spec
 
 
 def reset(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, key: str | None, *, actor: str,
-          now: str, count_tokens: CountTokens | None = None) -> tuple[JsonDict, list[Reset]]:
+          now: str, admin: bool | None = None, count_tokens: CountTokens | None = None) -> tuple[JsonDict, list[Reset]]:
     """The overrides of `key` (every key when None) removed by `actor` at `now`: the new runtime and what was
     reset (empty when there was nothing to reset). Raises NotAdmin, or ChangeRejected when the remaining
     overrides would not be valid on their own (say which to reset first)."""
     if key is not None and key not in RUNTIME_KEYS:
         raise ChangeRejected(f"{key!r} cannot be changed from Slack: settings are {', '.join(RUNTIME_KEYS)}")
-    spec = _admins_spec(spec_dict, actor)
+    spec = _admins_spec(spec_dict, actor, admin)
     overrides = overrides_of(runtime)
     removed = [k for k in overrides if key is None or k == key]
     if not removed:

@@ -30,7 +30,7 @@ def assess(*, auth_failure: str | None, problems: Sequence[ConfigError], connect
            rejection: str | None = None) -> Health:
     """The verdict from what the bot knows now: a Slack auth failure (adapters/slack_auth), the configuration's
     problems (BotConfig.problems: the defaults first, then each channel persona), the Socket Mode link, and why the
-    SlackBot's latest spec was not taken (RuntimeConfig.rejection: the bot still answers, with the previous one)."""
+    SlackBot's latest spec was not taken (LiveConfig.rejection: the bot still answers, with the previous one)."""
     if auth_failure:
         return Health(False, api.SLACK_AUTH_REVOKED, auth_failure)
     if problems:

@@ -1,0 +1,9 @@
+"""The bot's wall clock, in the format Kubernetes writes times (the pure code takes `now` from here)."""
+
+import time
+
+from h1bot_api.status import timestamp
+
+
+def now_iso() -> str:
+    return timestamp(time.time())

@@ -1,0 +1,26 @@
+"""The one retry schedule: how long the bot waits between attempts (model calls, the watch, saving the config)."""
+
+from h1bot_bot.adapters.retry import Backoff, retry_until
+
+
+def test_the_wait_doubles_after_each_failure_up_to_the_cap():
+    assert [Backoff(0.5, 3.0).delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_jitter_only_lengthens_a_wait_and_never_past_the_cap():
+    waits = [Backoff(1.0, 5.0, jitter=0.25).delay(2) for _ in range(200)]
+    assert all(2.0 <= w <= 2.5 for w in waits) and len(set(waits)) > 1
+    assert all(w <= 5.0 for w in (Backoff(1.0, 5.0, jitter=0.25).delay(3) for _ in range(200)))
+
+
+async def test_retry_until_waits_before_each_attempt_and_stops_at_the_first_success():
+    slept, outcomes = [], iter([False, False, True, True])
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    async def attempt():
+        return next(outcomes)
+
+    assert await retry_until(attempt, Backoff(1.0, 10.0), sleep=sleep) == 3
+    assert slept == [1.0, 2.0, 4.0]
