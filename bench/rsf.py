@@ -26,6 +26,7 @@ if "TIKTOKEN_CACHE_DIR" not in os.environ:
     seed_tiktoken_cache(Path(tempfile.gettempdir()) / "h1bot-tiktoken-cache")
 
 from h1bot_api.spec import ModelSpec, SummarizationSpec
+from h1bot_bot.adapters.tokenizers import counter_for
 from h1bot_bot.core.budget import history_budget
 from h1bot_bot.core.chunking import render_message
 from h1bot_bot.core.summarize import RSFSettings, compress_history
@@ -158,7 +159,7 @@ def bench_size(target: int, counter: TokenCounter, settings: RSFSettings) -> lis
 
 
 def main() -> None:
-    counter = TokenCounter("gpt-4o")
+    counter = counter_for("gpt-4o")
     budget = history_budget(ModelSpec(name="gpt-4o", context_tokens=CONTEXT, max_output_tokens=MAX_OUTPUT),
                             SummarizationSpec(threshold_tokens=THRESHOLD), counter, PERSONA)
     settings = RSFSettings.from_spec(SummarizationSpec(threshold_tokens=THRESHOLD), budget.threshold_tokens)

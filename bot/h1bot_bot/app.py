@@ -182,8 +182,9 @@ class BotRuntime:
         except Exception as exc:
             raise StartupError(f"cannot load the tokenizer for {spec.model.name} (TIKTOKEN_CACHE_DIR must hold "
                                f"its encoding when offline): {exc}") from None
-        for problem in self.config.current.problems():
+        for problem in self.config.current.problems():  # counts every persona's prompt: the memo keeps them
             log.error("configuration problem (not ready; mentions are answered with it): %s", problem)
+        self.pipeline.tokenizers.release()  # loaded again only for a thread whose bytes may exceed the threshold
         release_startup_memory()
         self.slack_app = SlackBotApp(client, s.slack_app_token, self.identity, self.pipeline, self.metrics,
                                      dedupe_size=s.dedupe_size, ping_interval=s.socket_ping_interval)

@@ -19,6 +19,7 @@ from h1bot_bot.adapters.llm import LLMClient, LLMError, request_params
 from h1bot_bot.adapters.native_stream import NativeReplyStream, ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK, ReplyStream
+from h1bot_bot.adapters.tokenizers import Tokenizers
 from h1bot_bot.core.commands import CommandRequest, CommandRouter, Reply, command_name
 from h1bot_bot.core.conversation import (
     BotIdentity,
@@ -73,7 +74,8 @@ class Incoming:
 class ReplyPipeline:
     def __init__(self, config: ConfigHolder, slack: SlackGateway, llm: LLMClient, identity: BotIdentity,
                  metrics: Metrics, router: CommandRouter | None = None, update_interval: float = 1.0,
-                 history: HistoryStrategy | None = None, streams: ReplyStreams | None = None):
+                 history: HistoryStrategy | None = None, streams: ReplyStreams | None = None,
+                 tokenizers: Tokenizers | None = None):
         self.config = config
         self.slack = slack
         self.llm = llm
@@ -83,19 +85,17 @@ class ReplyPipeline:
         self.update_interval = update_interval
         self.streams = streams or ReplyStreams(slack, interval=update_interval)  # update or native streaming
         self.last_error: str | None = None  # the latest failure, for the `debug` command
-        self._counters: dict[str, TokenCounter] = {}
+        self.tokenizers = tokenizers or Tokenizers()
         self._repairs: set[asyncio.Task] = set()  # edits marking interrupted replies, running
         self.summarization = Summarization(llm, metrics, self.counter)
         self.history = history or self.summarization.prepare
 
     def counter(self, model: str) -> TokenCounter:
-        """The model's real tokenizer, loaded once (raises EncodingUnavailable when it cannot load)."""
-        if model not in self._counters:
-            self._counters[model] = TokenCounter(model)
-        return self._counters[model]
+        """The model's real tokenizer (loaded when a count needs it; EncodingUnavailable when it cannot load)."""
+        return self.tokenizers.counter(model)
 
     def count_tokens(self, model: str) -> CountTokens:
-        return self.counter(model).count_message
+        return self.tokenizers.count_tokens(model)
 
     async def post(self, incoming: Incoming, markdown: str) -> None:
         mentions = self.config.current.spec.access.allow_user_mentions

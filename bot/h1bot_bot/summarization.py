@@ -131,7 +131,8 @@ class Summarization:
         async def dry_run(text: str, level: int) -> str:
             return counter.truncate(text, settings.summary_cap)
 
-        result = await compress_history(history, counter, settings, dry_run, None, model=channel.model)
+        result = await compress_history(history, counter, settings, dry_run, None, model=channel.model,
+                                        exact=True)
         stats = result.stats
         cached = sum(1 for chunk_text in (c.text for c in result.chunks)
                      if self.cache.key(chunk_text, model=channel.model, level=1,

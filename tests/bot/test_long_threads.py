@@ -2,8 +2,8 @@
 
 import re
 
+from h1bot_bot.adapters.tokenizers import counter_for
 from h1bot_bot.core.prompts import SUMMARY_HEADER
-from h1bot_bot.core.tokens import TokenCounter
 from tests.fakes.openai import default_responder
 
 SPEC = {"model": {"name": "gpt-4o-mini", "contextTokens": 4096, "maxOutputTokens": 256},
@@ -51,7 +51,7 @@ async def test_a_thread_longer_than_the_threshold_is_summarized_and_the_reply_sa
     assert seen[1]["content"].startswith(SUMMARY_HEADER) and "Discussion of items" in seen[1]["content"]
     assert seen[-1]["content"] == "Alice (UALICE): what did we decide?"  # the question itself: verbatim
     assert not any("OLDEST" in m["content"] for m in seen)  # the oldest message reached the model only summarized
-    history_tokens = TokenCounter("gpt-4o-mini").count_messages(seen[1:])
+    history_tokens = counter_for("gpt-4o-mini").count_messages(seen[1:])
     assert history_tokens <= 1200
 
 
@@ -133,3 +133,23 @@ async def test_the_answer_deadline_covers_the_summaries_and_the_answer_together(
         await fake_slack.mention("C1", "UALICE", "what did we decide?", thread_ts=root["ts"])
         [reply] = await fake_slack.wait_for_texts("C1", root["ts"])
     assert "answer deadline" in reply, reply
+
+
+async def test_an_idle_bot_holds_no_tokenizer_and_a_thread_that_fits_by_its_bytes_never_loads_one(
+        start_bot, fake_slack, fake_openai):
+    """The encoding is ~45 MB resident: loaded at start only to check it (and count the prompts), then released."""
+    async with start_bot(SPEC) as bot:
+        tokenizers = bot.pipeline.tokenizers
+        assert tokenizers.loads == 1 and tokenizers.resident == [], "checked at start, then released"
+        root = fake_slack.say("C1", "UALICE", "the deploy failed")
+        await fake_slack.mention("C1", "UBOB", "why?", thread_ts=root["ts"])
+        [reply] = await fake_slack.wait_for_replies("C1", root["ts"])
+        assert reply["text"].startswith("Answer to") and "summarized" not in reply["text"]
+        assert tokenizers.loads == 1 and tokenizers.resident == [], "a short thread needs no tokenizer"
+
+        fake_openai.responder = summarizing_llm
+        long_root = long_thread(fake_slack)
+        await fake_slack.mention("C1", "UALICE", "what did we decide?", thread_ts=long_root["ts"])
+        [done] = await fake_slack.wait_for_texts("C1", long_root["ts"])
+        assert "summarized to fit" in done
+        assert tokenizers.loads == 2 and tokenizers.resident == ["o200k_base"], "a long thread is counted exactly"

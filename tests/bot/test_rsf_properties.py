@@ -7,13 +7,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from h1bot_bot.adapters.tokenizers import counter_for
 from h1bot_bot.core.chunking import CONTINUED_MARK, render_message
 from h1bot_bot.core.summarize import RSFSettings, compress_history, summary_reserve
 from h1bot_bot.core.summary_cache import SummaryCache
-from h1bot_bot.core.tokens import TokenCounter
 from tests.bot.test_summarize import VOCAB, Condenser
 
-COUNTER = TokenCounter("gpt-4o")
+COUNTER = counter_for("gpt-4o")
 
 
 @st.composite

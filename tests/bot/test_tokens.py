@@ -9,13 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from h1bot_api.spec import SAFETY_MARGIN_TOKENS, ConfigError, ModelSpec, SummarizationSpec
+from h1bot_bot.adapters.tokenizers import counter_for, encoding_name_for
 from h1bot_bot.core.budget import history_budget
-from h1bot_bot.core.tokens import TokenCounter, encoding_name_for
+from h1bot_bot.core.tokens import TokenCounter
 
 
 @pytest.fixture(scope="module")
 def gpt4o() -> TokenCounter:
-    return TokenCounter("gpt-4o")
+    return counter_for("gpt-4o")
 
 
 @pytest.mark.parametrize(("model", "encoding"), [
@@ -28,12 +29,12 @@ def gpt4o() -> TokenCounter:
 ])
 def test_each_model_counts_with_its_own_encoding(model, encoding):
     assert encoding_name_for(model) == encoding
-    assert TokenCounter(model).encoding_name == encoding
+    assert counter_for(model).encoding_name == encoding
 
 
 def test_counts_are_openais(gpt4o):
     assert gpt4o.encode("hello world") == [24912, 2375]
-    assert TokenCounter("gpt-3.5-turbo").encode("hello world") == [15339, 1917]
+    assert counter_for("gpt-3.5-turbo").encode("hello world") == [15339, 1917]
     assert gpt4o.decode([24912, 2375]) == "hello world"
     assert gpt4o.count_text("") == 0
 
@@ -134,8 +135,21 @@ def test_a_bot_without_its_encoding_refuses_to_start_with_a_clear_message(tmp_pa
     env = {k: v for k, v in os.environ.items() if k.lower() not in {"no_proxy", "http_proxy", "https_proxy"}}
     env.update(TIKTOKEN_CACHE_DIR=str(tmp_path / "empty-cache"), HTTPS_PROXY="http://127.0.0.1:9",
                HTTP_PROXY="http://127.0.0.1:9")
-    probe = "from h1bot_bot.core.tokens import TokenCounter; TokenCounter('gpt-4o')"
+    probe = "from h1bot_bot.adapters.tokenizers import counter_for; counter_for('gpt-4o').count_text('hi')"
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "EncodingUnavailable" in done.stderr
     assert "'o200k_base'" in done.stderr and "TIKTOKEN_CACHE_DIR" in done.stderr
+
+
+BOUND_COUNTER = counter_for("gpt-4o")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400), st.sampled_from(["user", "assistant", "system"]),
+       st.one_of(st.none(), st.text(max_size=20)))
+def test_the_byte_bound_never_undercounts_a_message(content, role, name):
+    """Deciding "it fits" by bytes is only safe if bytes are never fewer than tokens."""
+    message = {"role": role, "content": content, **({"name": name} if name is not None else {})}
+    assert BOUND_COUNTER.bound_message(message) >= BOUND_COUNTER.count_message(message)
+    assert BOUND_COUNTER.bound_text(content) >= BOUND_COUNTER.count_text(content)

@@ -252,7 +252,7 @@ def test_the_seeded_cache_is_what_tiktoken_itself_downloads_for_every_model_the_
     from importlib.util import find_spec
 
     from h1bot_api.models import KNOWN_MODELS
-    from h1bot_bot.core.tokens import encoding_name_for
+    from h1bot_bot.adapters.tokenizers import encoding_name_for
     from h1bot_bot.tiktoken_seed import ENCODING_URLS, cache_file_name
 
     registry = (Path(find_spec("tiktoken_ext.openai_public").origin)).read_text()

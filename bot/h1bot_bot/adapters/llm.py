@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-
-import openai
+from typing import Any
 
 from h1bot_api.models import ModelInfo
 from h1bot_bot.adapters.retry import Backoff
@@ -28,8 +27,18 @@ class StreamBroken(Exception):
     """The answer stream ended without a finish reason (no `[DONE]`): the connection or the endpoint cut it."""
 
 
-RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
-             StreamBroken)
+def _openai() -> Any:
+    """The openai package, imported on the first request: it is ~40 MB resident, which a bot that has not been
+    asked anything yet does not need to hold."""
+    import openai
+
+    return openai
+
+
+def _retryable(exc: BaseException) -> bool:
+    openai = _openai()
+    return isinstance(exc, openai.RateLimitError | openai.InternalServerError | openai.APITimeoutError
+                      | openai.APIConnectionError | StreamBroken)
 
 
 DEADLINE = "deadline"  # `Completion.finish_reason` when the answer deadline cut the answer
@@ -70,7 +79,8 @@ def request_params(model: str, info: ModelInfo, messages: list[dict], max_output
     return params
 
 
-def _status_text(exc: openai.APIStatusError) -> str:
+def _status_text(exc: Any) -> str:
+    """The message of an openai.APIStatusError."""
     message = ""
     body = exc.body if isinstance(exc.body, dict) else None
     if body:
@@ -81,6 +91,7 @@ def _status_text(exc: openai.APIStatusError) -> str:
 
 def describe_failure(exc: Exception, model: str, endpoint: str, attempts: int, timeout: float) -> LLMError:
     """The `LLMError` for a failure that will not be retried (any more)."""
+    openai = _openai()
     tries = f" (tried {attempts} time{'s' if attempts != 1 else ''})"
     if isinstance(exc, openai.AuthenticationError):
         return LLMError("auth", "The model endpoint rejected the bot's API key (HTTP 401). An admin needs to fix "
@@ -143,17 +154,17 @@ class LLMClient:
         self.backoff_max = backoff_max
         self._backoff = Backoff(backoff, backoff_max, jitter=0.25)
         self.answer_deadline = answer_deadline  # for a whole answer, retries included (`timeout` is per read)
-        self._clients: dict[str, openai.AsyncOpenAI] = {}
+        self._clients: dict[str, Any] = {}  # openai.AsyncOpenAI by endpoint
 
     @property
     def base_url(self) -> str:
         return self._base_url()
 
     @property
-    def _client(self) -> openai.AsyncOpenAI:
+    def _client(self) -> Any:
         url = self.base_url
         if url not in self._clients:
-            self._clients[url] = openai.AsyncOpenAI(api_key=self._api_key, base_url=url,
+            self._clients[url] = _openai().AsyncOpenAI(api_key=self._api_key, base_url=url,
                                                     organization=self._organization, timeout=self.timeout,
                                                     max_retries=0)
         return self._clients[url]
@@ -218,7 +229,7 @@ class LLMClient:
             except (asyncio.CancelledError, LLMError):
                 raise
             except Exception as exc:
-                if isinstance(exc, RETRYABLE) and not result.chunks and attempt < self.attempts:
+                if _retryable(exc) and not result.chunks and attempt < self.attempts:
                     delay = self._delay(exc, attempt)
                     log.warning("model request failed, retrying in %.2fs: %s", delay, type(exc).__name__,
                                 extra={"model": params.get("model"), "error": type(exc).__name__})

@@ -130,14 +130,22 @@ def describe(stats: RSFStats) -> str:
 
 async def compress_history(messages: Sequence[Mapping[str, Any]], counter: TokenCounter, settings: RSFSettings,
                            summarize: Summarizer, cache: SummaryCache | None = None, *,
-                           model: str | None = None) -> RSFResult:
+                           model: str | None = None, exact: bool = False) -> RSFResult:
     """The history (without the persona's system message) made to fit `settings.threshold_tokens`.
+
+    A history whose byte bound fits is returned without counting (its stats then hold the bound, an upper bound of
+    the tokens); `exact` counts it anyway (for `debug`).
 
     Returned messages: the history unchanged when it fits; otherwise a summary message (marked as a summary of
     earlier conversation) followed by the newest messages verbatim.
     """
     run = _Run(counter, settings, summarize, cache, model)
     stats = run.stats
+    if not exact and (bound := sum(counter.bound_message(m) for m in messages)) <= settings.threshold_tokens:
+        # Fits even counted by UTF-8 bytes (a token is at least one): sent as is, no tokenizer needed.
+        stats.input_messages, stats.input_tokens = len(messages), bound
+        stats.output_tokens, stats.verbatim_messages = bound, len(messages)
+        return RSFResult([dict(m) for m in messages], stats)
     counts = [counter.count_message(m) for m in messages]
     stats.input_messages, stats.input_tokens = len(messages), sum(counts)
     if stats.input_tokens <= settings.threshold_tokens:

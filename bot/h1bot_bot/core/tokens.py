@@ -1,18 +1,16 @@
-"""Token counting with real tiktoken: the encoding of the model, chat-message overhead, splitting text by tokens.
+"""Token counting: chat-message overhead, splitting text by tokens, over any byte-level BPE `Encoding` (pure).
 
-tiktoken downloads an encoding on first use and keeps it in `TIKTOKEN_CACHE_DIR`; the bot image bakes the files in.
-`TokenCounter(model)` loads the encoding at once and raises `EncodingUnavailable` when it cannot, so the bot refuses
-to start rather than run half-broken. Nothing is loaded at import time.
+The encoding comes from adapters/tokenizers.py (tiktoken, the model's real one), loaded only when a count is needed
+that no memo and no bound can answer: every token of a byte-level BPE is at least one UTF-8 byte, so
+`bound_text`/`bound_message` give an upper bound without a tokenizer, and a thread whose bound fits needs none.
 """
 
 import hashlib
 import itertools
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
-import tiktoken
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 DEFAULT_ENCODING = "o200k_base"
 
@@ -40,42 +38,47 @@ class EncodingUnavailable(RuntimeError):
     """The tokenizer's encoding could not be loaded (no cached file and no network, or a corrupt file)."""
 
 
-def encoding_name_for(model: str) -> str:
-    """tiktoken's encoding for `model`; names tiktoken does not know (new or self-hosted models) get o200k_base."""
-    try:
-        return tiktoken.encoding_name_for_model(model)
-    except KeyError:
-        return DEFAULT_ENCODING
+class Encoding(Protocol):
+    """What counting needs of a tokenizer (tiktoken.Encoding has it)."""
+
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+    def decode(self, tokens: Sequence[int]) -> str: ...
 
 
-def load_encoding(name: str) -> tiktoken.Encoding:
-    """The encoding `name` (tiktoken keeps loaded encodings in memory); `EncodingUnavailable` when it cannot load."""
-    try:
-        encoding = tiktoken.get_encoding(name)
-    except Exception as exc:  # network errors, hash mismatch, unreadable cache: all mean "cannot count tokens"
-        raise EncodingUnavailable(
-            f"cannot load the tiktoken encoding {name!r}: {type(exc).__name__}: {exc}. The bot needs the encoding "
-            f"file in TIKTOKEN_CACHE_DIR (baked into the image at build time) or network access to download it."
-        ) from exc
-    # tiktoken keeps a Python dict of the BPE ranks (~18 MB for o200k_base) only to pickle the encoding
-    # (Encoding.__getstate__); the Rust core has its own copy. Nothing here pickles encodings: release it.
-    if getattr(encoding, "_mergeable_ranks", None):
-        encoding._mergeable_ranks = {}
-    return encoding
+def utf8_bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 class TokenCounter:
-    """Counts and splits text the way `model` tokenizes it. Counts are memoized by content (bounded)."""
+    """Counts and splits text the way `model` tokenizes it. Counts are memoized by content (bounded); the encoding
+    is asked for (`load`) on the first count the memo cannot answer, and may be `release`d (loaded again if needed).
+    """
 
-    def __init__(self, model: str, *, memo_size: int = 200_000):
+    def __init__(self, model: str, encoding_name: str, load: Callable[[], Encoding], *, memo_size: int = 200_000):
         self.model = model
-        self.encoding_name = encoding_name_for(model)
-        self.encoding = load_encoding(self.encoding_name)
-        self._memo: OrderedDict[bytes, int] = OrderedDict()
+        self.encoding_name = encoding_name
+        self._load = load
+        self._encoding: Encoding | None = None
+        self._memo: OrderedDict[bytes | str, int] = OrderedDict()
         self._memo_size = memo_size
 
     def __repr__(self) -> str:
         return f"TokenCounter(model={self.model!r}, encoding={self.encoding_name!r})"
+
+    @property
+    def encoding(self) -> Encoding:
+        if self._encoding is None:
+            self._encoding = self._load()
+        return self._encoding
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoding is not None
+
+    def release(self) -> None:
+        """Drop the encoding (its tables are the bulk of the bot's memory); the memo stays."""
+        self._encoding = None
 
     # --- counting ---------------------------------------------------------------------------------------------
 
@@ -87,9 +90,8 @@ class TokenCounter:
         return self.encoding.decode(tokens)
 
     def count_text(self, text: str) -> int:
-        if len(text) < 64:  # hashing costs about as much as encoding short strings
-            return len(self.encode(text))
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        key: bytes | str = text if len(text) < 64 else hashlib.blake2b(
+            text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         count = self._memo.get(key)
         if count is None:
             count = len(self.encode(text))
@@ -97,6 +99,19 @@ class TokenCounter:
             if len(self._memo) > self._memo_size:
                 self._memo.popitem(last=False)
         return count
+
+    def bound_text(self, text: str) -> int:
+        """At least `count_text(text)`, without a tokenizer (a token is one UTF-8 byte or more)."""
+        return utf8_bytes(text)
+
+    def bound_message(self, message: Mapping[str, Any]) -> int:
+        """At least `count_message(message)`, without a tokenizer."""
+        tokens = TOKENS_PER_MESSAGE
+        for field in _COUNTED_FIELDS:
+            value = message.get(field)
+            if isinstance(value, str):
+                tokens += utf8_bytes(value) + (TOKENS_PER_NAME if field == "name" else 0)
+        return tokens
 
     def count_message(self, message: Mapping[str, Any]) -> int:
         """Tokens one chat message adds to a request (fields plus per-message overhead)."""
