@@ -1,11 +1,12 @@
-"""Assembles the bot: config, Slack and OpenAI clients, the reply pipeline, Socket Mode, health/metrics, cluster.
+"""Assembles the Slack bot: config, Slack and OpenAI clients, the engine on the Slack surface (wiring.py), Socket
+Mode, health/metrics, cluster.
 
-`BotRuntime` is an async context manager (tests start bots in-process with it); `run_bot` runs one until a stop
+`RunningBot` is an async context manager (tests start bots in-process with it); `run_bot` runs one until a stop
 event is set, then shuts down gracefully: no new events, in-flight replies finished (bounded), exit code 0.
 
 Configuration: the spec (its SlackBot in the cluster, or `--spec FILE`) plus the overrides made from Slack
 (status.runtime, or the state file next to FILE), held by `LiveConfig`; in a cluster the bot watches its SlackBot
-and applies spec changes live. The ChatOps commands (chatops.py) are registered on the router.
+and applies spec changes live. The ChatOps commands (engine/chatops.py) are registered on the router.
 """
 
 import asyncio
@@ -25,12 +26,14 @@ from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_bot.adapters.health import HealthServer
 from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch, describe_error
 from h1bot_bot.adapters.llm import LLMClient
+from h1bot_bot.adapters.metrics import Metrics
 from h1bot_bot.adapters.native_stream import ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.slack_app import SlackBotApp
 from h1bot_bot.adapters.slack_auth import SlackAuthMonitor
+from h1bot_bot.adapters.slack_surface import SlackSurface
 from h1bot_bot.adapters.state_file import FileStore, StateFile
-from h1bot_bot.chatops import ChatOps
+from h1bot_bot.adapters.tokenizers import Tokenizers
 from h1bot_bot.config import DEFAULT_OPENAI_BASE_URL, Settings
 from h1bot_bot.core.budget import system_prompt_tokens
 from h1bot_bot.core.commands import CommandRouter
@@ -38,10 +41,10 @@ from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.effective import BotConfig, ConfigHolder
 from h1bot_bot.core.endpoint_guard import EndpointGuard, EndpointRefused
 from h1bot_bot.core.readiness import Health, assess
+from h1bot_bot.core.tokens import EncodingUnavailable
+from h1bot_bot.engine.health_report import HealthReport
 from h1bot_bot.engine.live_config import LiveConfig
-from h1bot_bot.health_report import HealthReport
-from h1bot_bot.metrics import Metrics
-from h1bot_bot.pipeline import ReplyPipeline
+from h1bot_bot.wiring import Engine, build_engine
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ def load_manifest(path: str) -> BotConfig:
         raise StartupError(f"invalid SlackBot in {path}: {exc}") from None
 
 
-class BotRuntime:
+class RunningBot:
     """One running bot. `router` is the command registry; the ChatOps commands are registered on it at start."""
 
     def __init__(self, settings: Settings, router: CommandRouter | None = None):
@@ -95,7 +98,9 @@ class BotRuntime:
         self._version: str | None = None  # the SlackBot's resourceVersion read at start (the watch goes on from it)
         self.identity: BotIdentity | None = None
         self.slack_app: SlackBotApp | None = None
-        self.pipeline: ReplyPipeline | None = None
+        self.surface: SlackSurface | None = None
+        self.engine: Engine | None = None
+        self.tokenizers = Tokenizers()
         self.health: HealthServer | None = None
         self._endpoints = EndpointGuard(settings.allowed_base_urls)
         self.auth = SlackAuthMonitor()
@@ -152,7 +157,7 @@ class BotRuntime:
             log.error("%s", refused)
         return endpoint
 
-    async def start(self) -> "BotRuntime":
+    async def start(self) -> "RunningBot":
         s = self.settings
         self.live_config = live_config = await self._load_config()
         self.config = live_config.holder
@@ -170,24 +175,26 @@ class BotRuntime:
         self._llm = LLMClient(api_key=s.openai_api_key, base_url=self._endpoint, organization=s.openai_org_id,
                               timeout=s.llm_timeout, attempts=s.llm_attempts, backoff=s.llm_backoff,
                               backoff_max=s.llm_backoff_max, answer_deadline=s.answer_deadline)
-        slack = SlackGateway(client, s.user_cache_ttl)
-        streams = ReplyStreams(slack, mode=s.slack_streaming, interval=s.update_interval,
+        gateway = SlackGateway(client, s.user_cache_ttl)
+        streams = ReplyStreams(gateway, mode=s.slack_streaming, interval=s.update_interval,
                                buffer_size=s.stream_buffer_size, answer_deadline=s.answer_deadline)
-        self.pipeline = ReplyPipeline(self.config, slack, self._llm, self.identity, self.metrics, router=self.router,
-                                      update_interval=s.update_interval, streams=streams)
-        ChatOps(live_config, self.pipeline).register(self.router)
+        self.surface = SlackSurface(gateway, streams, self.identity,
+                                    lambda: self.config.current.spec.access.allow_user_mentions)
+        self.engine = build_engine(self.surface, self.identity, live_config, self._llm, self.tokenizers,
+                                   self.metrics, self.router, surface_errors=(SlackApiError,))
         live_config.use_tokenizer(self._count_prompt_tokens)
         try:  # load the tokenizer now: a bot that cannot count tokens must not start half-broken
-            self.pipeline.count_tokens(spec.model.name)({"role": "user", "content": "warm up"})
+            self.tokenizers.count_tokens(spec.model.name)({"role": "user", "content": "warm up"})
         except Exception as exc:
             raise StartupError(f"cannot load the tokenizer for {spec.model.name} (TIKTOKEN_CACHE_DIR must hold "
                                f"its encoding when offline): {exc}") from None
         for problem in self.config.current.problems():  # counts every persona's prompt: the memo keeps them
             log.error("configuration problem (not ready; mentions are answered with it): %s", problem)
-        self.pipeline.tokenizers.release()  # loaded again only for a thread whose bytes may exceed the threshold
+        self.tokenizers.release()  # loaded again only for a thread whose bytes may exceed the threshold
         release_startup_memory()
-        self.slack_app = SlackBotApp(client, s.slack_app_token, self.identity, self.pipeline, self.metrics,
-                                     dedupe_size=s.dedupe_size, ping_interval=s.socket_ping_interval)
+        self.slack_app = SlackBotApp(client, s.slack_app_token, self.identity, self.engine.dispatcher.handle,
+                                     self.surface, lambda: self.config.current.spec.access.answer_bots,
+                                     self.metrics, dedupe_size=s.dedupe_size, ping_interval=s.socket_ping_interval)
         self.slack_app.handler.client.on_message_listeners.append(self.auth.on_socket_message)
         self.health = HealthServer(self.metrics.registry, self.report.check, host=s.http_host, port=s.http_port)
         await self.health.start()
@@ -196,7 +203,7 @@ class BotRuntime:
         log.info("connected to Slack as %s in team %s; config from %s; model %s at %s; %s streaming",
                  self.identity.user_id, self.identity.team_id, config.source, spec.model.name, self._llm.base_url,
                  s.slack_streaming)
-        await live_config.begin(self.pipeline.slack.post)
+        await live_config.begin(self.surface.tell)
         if self.resource is not None:
             await self.resource.record_identity(self.identity.user_id, self.identity.team_id, self._team)
             self.report.write = self.resource.patch_status
@@ -217,10 +224,9 @@ class BotRuntime:
     def _count_prompt_tokens(self, model: str, text: str) -> int:
         """Tokens a system message costs with `model`'s tokenizer (the limits check counts the prompt)."""
         try:
-            counter = self.pipeline.counter(model)
-        except Exception as exc:  # a channel's model whose encoding is not in TIKTOKEN_CACHE_DIR (offline)
+            return system_prompt_tokens(self.tokenizers.counter(model), text)
+        except EncodingUnavailable as exc:  # a channel's model whose encoding is not in TIKTOKEN_CACHE_DIR (offline)
             raise ConfigError(f"cannot load the tokenizer for {model}: {exc}") from None
-        return system_prompt_tokens(counter, text)
 
     async def _assess(self) -> Health:
         """Whether this bot can answer now (the /readyz verdict and status.bot)."""
@@ -261,7 +267,7 @@ class BotRuntime:
             await self.health.stop()
         return cancelled
 
-    async def __aenter__(self) -> "BotRuntime":
+    async def __aenter__(self) -> "RunningBot":
         try:
             return await self.start()
         except BaseException:
@@ -274,18 +280,18 @@ class BotRuntime:
 
 async def run_bot(settings: Settings, stop: asyncio.Event, router: CommandRouter | None = None) -> int:
     """Run until `stop` is set; returns the process exit code (0 after a clean shutdown, 2 if it cannot start)."""
-    runtime = BotRuntime(settings, router=router)
+    bot = RunningBot(settings, router=router)
     try:
-        await runtime.start()
+        await bot.start()
     except StartupError as exc:
         log.error("cannot start: %s", exc)
-        await runtime.report_startup_failure(exc)
-        await runtime.stop(drain_timeout=0)
+        await bot.report_startup_failure(exc)
+        await bot.stop(drain_timeout=0)
         return 2
     await stop.wait()
-    in_flight = len([t for t in runtime.slack_app.in_flight if not t.done()])
+    in_flight = len([t for t in bot.slack_app.in_flight if not t.done()])
     log.info("stopping: no new events; finishing %d repl%s in flight", in_flight, "y" if in_flight == 1 else "ies")
-    cancelled = await runtime.stop()
+    cancelled = await bot.stop()
     log.info("stopped%s", f" ({cancelled} unfinished repl{'y' if cancelled == 1 else 'ies'} cancelled)"
              if cancelled else "")
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from h1bot_bot.app import BotRuntime, load_manifest
+from h1bot_bot.app import RunningBot, load_manifest
 from h1bot_bot.config import Settings
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
@@ -60,9 +60,9 @@ def start_bot(fake_slack: FakeSlack, fake_openai: FakeOpenAI, tmp_path: Path) ->
     """`async with start_bot(spec_overrides, **settings) as bot:` runs a real bot against the fakes."""
 
     @contextlib.asynccontextmanager
-    async def start(spec_overrides: dict | None = None, **settings_overrides) -> AsyncIterator[BotRuntime]:
+    async def start(spec_overrides: dict | None = None, **settings_overrides) -> AsyncIterator[RunningBot]:
         path = write_manifest(tmp_path, spec_overrides)
-        runtime = BotRuntime(bot_settings(fake_slack, fake_openai, path, **settings_overrides))
+        runtime = RunningBot(bot_settings(fake_slack, fake_openai, path, **settings_overrides))
         async with runtime:
             await fake_slack.wait_for(lambda: fake_slack.connected)
             yield runtime
@@ -71,7 +71,7 @@ def start_bot(fake_slack: FakeSlack, fake_openai: FakeOpenAI, tmp_path: Path) ->
 
 
 @pytest.fixture
-async def running_bot(start_bot) -> AsyncIterator[BotRuntime]:
+async def running_bot(start_bot) -> AsyncIterator[RunningBot]:
     async with start_bot() as bot:
         yield bot
 

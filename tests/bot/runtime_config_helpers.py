@@ -5,7 +5,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from h1bot_bot.app import BotRuntime
+from h1bot_bot.app import RunningBot
 from tests.bot.conftest import BASE_SPEC, bot_settings
 from tests.fakes.kube import KubeAPI
 from tests.fakes.openai import FakeOpenAI
@@ -32,9 +32,9 @@ def add_people(slack: FakeSlack) -> None:
 
 
 @contextlib.asynccontextmanager
-async def cluster_bot(slack: FakeSlack, llm: FakeOpenAI, **settings: Any) -> AsyncIterator[BotRuntime]:
+async def cluster_bot(slack: FakeSlack, llm: FakeOpenAI, **settings: Any) -> AsyncIterator[RunningBot]:
     """A bot run from its SlackBot `default/helpdesk` in the cluster ($KUBECONFIG points at the emulator)."""
-    runtime = BotRuntime(bot_settings(slack, llm, None, name="helpdesk", namespace="default", **{**FAST, **settings}))
+    runtime = RunningBot(bot_settings(slack, llm, None, name="helpdesk", namespace="default", **{**FAST, **settings}))
     async with runtime:
         await slack.wait_for(lambda: slack.connected)
         yield runtime

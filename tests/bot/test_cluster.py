@@ -2,7 +2,7 @@
 
 import pytest
 
-from h1bot_bot.app import BotRuntime
+from h1bot_bot.app import RunningBot
 from tests.bot.conftest import bot_settings, manifest
 from tests.bot.runtime_config_helpers import patch_spec
 from tests.fakes.exec_credential import exec_user
@@ -21,7 +21,7 @@ def kube(tmp_path, monkeypatch):
 async def test_bot_reads_its_slackbot_and_records_its_slack_identity(kube, fake_slack, fake_openai):
     kube.apply(manifest({"persona": {"systemPrompt": "Persona from the cluster."}}))
     settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default")
-    async with BotRuntime(settings) as bot:
+    async with RunningBot(settings) as bot:
         assert bot.config.current.source == "cluster:default/helpdesk"
         await fake_slack.mention("C1", "UALICE", "hi")
         await fake_slack.wait_for(lambda: fake_openai.chat_requests)
@@ -35,7 +35,7 @@ async def test_bot_reads_its_slackbot_and_records_its_slack_identity(kube, fake_
 async def test_failing_status_write_is_logged_not_fatal(kube, fake_slack, fake_openai, caplog):
     kube.apply(manifest())
     settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default")
-    runtime = BotRuntime(settings)
+    runtime = RunningBot(settings)
     config = await runtime._load_config()  # the read works; then the API goes away before the status write
     assert config.source == "cluster:default/helpdesk"
     kube.stop_server()
@@ -46,7 +46,7 @@ async def test_failing_status_write_is_logged_not_fatal(kube, fake_slack, fake_o
 async def test_missing_slackbot_stops_start_up_with_a_clear_message(kube, fake_slack, fake_openai):
     settings = bot_settings(fake_slack, fake_openai, None, name="ghost", namespace="default")
     with pytest.raises(Exception, match=r"cannot read SlackBot default/ghost from the cluster: \(404\)"):
-        async with BotRuntime(settings):
+        async with RunningBot(settings):
             pass
 
 
@@ -67,7 +67,7 @@ async def test_the_bot_logs_in_with_its_kubeconfig_reads_watches_and_writes_its_
         secured_kube, fake_slack, fake_openai):
     secured_kube.apply(manifest({"persona": {"systemPrompt": "Persona from the cluster."}}))
     settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default")
-    async with BotRuntime(settings) as bot:
+    async with RunningBot(settings) as bot:
         assert bot.config.current.source == "cluster:default/helpdesk"
         patch_spec(secured_kube, {"persona": {"systemPrompt": "Persona from GitOps."}})  # seen through the watch
         await eventually(lambda: bot.config.current.spec.persona.system_prompt == "Persona from GitOps.")
@@ -81,7 +81,7 @@ async def test_a_bot_with_a_token_the_cluster_refuses_says_so_at_start_up(kube, 
     kube.accept_tokens("someone-else")
     settings = bot_settings(fake_slack, fake_openai, None, name="helpdesk", namespace="default")
     with pytest.raises(Exception, match=r"cannot read SlackBot default/helpdesk from the cluster: \(401\)"):
-        async with BotRuntime(settings):
+        async with RunningBot(settings):
             pass
 
 
@@ -98,5 +98,5 @@ async def test_a_bot_whose_exec_plugin_is_missing_names_it_at_start_up(tmp_path,
         with pytest.raises(Exception, match=r"cannot read SlackBot default/helpdesk from the cluster: the exec plugin "
                                             r"'kubelogin' of kubeconfig user 'kmock' was not found on PATH; .*"
                                             r"kubelogin is not installed: https://azure.github.io/kubelogin/"):
-            async with BotRuntime(settings):
+            async with RunningBot(settings):
                 pass

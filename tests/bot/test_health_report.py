@@ -2,7 +2,7 @@
 
 from h1bot_api import status as api
 from h1bot_bot.core.readiness import Health
-from h1bot_bot.health_report import HealthReport
+from h1bot_bot.engine.health_report import HealthReport
 
 READY = Health(True, api.BOT_READY, "connected")
 DISCONNECTED = Health(False, api.SLACK_DISCONNECTED, "not connected to Slack (Socket Mode)")

@@ -139,7 +139,7 @@ async def test_an_idle_bot_holds_no_tokenizer_and_a_thread_that_fits_by_its_byte
         start_bot, fake_slack, fake_openai):
     """The encoding is ~45 MB resident: loaded at start only to check it (and count the prompts), then released."""
     async with start_bot(SPEC) as bot:
-        tokenizers = bot.pipeline.tokenizers
+        tokenizers = bot.tokenizers
         assert tokenizers.loads == 1 and tokenizers.resident == [], "checked at start, then released"
         root = fake_slack.say("C1", "UALICE", "the deploy failed")
         await fake_slack.mention("C1", "UBOB", "why?", thread_ts=root["ts"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from h1bot_bot.app import BotRuntime, run_bot
+from h1bot_bot.app import RunningBot, run_bot
 from h1bot_bot.logs import JsonFormatter
 from tests.bot.conftest import bot_settings, write_manifest
 from tests.fakes.openai import Reply
@@ -90,7 +90,7 @@ async def test_rejected_slack_token_stops_start_up_with_a_clear_message(fake_sla
 
 
 async def test_in_process_stop_finishes_replies_in_flight(fake_slack, fake_openai, tmp_path):
-    runtime = BotRuntime(bot_settings(fake_slack, fake_openai, write_manifest(tmp_path)))
+    runtime = RunningBot(bot_settings(fake_slack, fake_openai, write_manifest(tmp_path)))
     await runtime.start()
     fake_openai.script(Reply("a careful answer " * 10, chunk_chars=17, chunk_delay=0.05))
     question, _ = await fake_slack.mention("C1", "UALICE", "take your time")
@@ -102,7 +102,7 @@ async def test_in_process_stop_finishes_replies_in_flight(fake_slack, fake_opena
 
 
 async def test_drain_is_bounded_and_says_so_in_the_thread(fake_slack, fake_openai, tmp_path):
-    runtime = BotRuntime(bot_settings(fake_slack, fake_openai, write_manifest(tmp_path), drain_timeout=30))
+    runtime = RunningBot(bot_settings(fake_slack, fake_openai, write_manifest(tmp_path), drain_timeout=30))
     await runtime.start()
     fake_openai.script(Reply("never finished", first_token_delay=30))
     question, _ = await fake_slack.mention("C1", "UALICE", "this will take long")

@@ -9,7 +9,7 @@ import time
 
 import aiohttp
 
-from h1bot_bot.app import BotRuntime
+from h1bot_bot.app import RunningBot
 from tests.bot.conftest import bot_settings, write_manifest
 
 WORDS = "Remember the on-call rota and every runbook by heart. " * 250  # ~2,500 tokens
@@ -89,13 +89,13 @@ async def test_a_revoked_bot_token_seen_by_a_mention_makes_the_bot_not_ready(sta
         status, body = await readyz_until(bot.http_port, "Slack auth revoked")
         assert status == 503 and "answered account_inactive" in body and "spec.secrets.slackBotToken" in body
         fake_slack.revoked = None  # a new token works again: the next successful call clears it
-        await bot.pipeline.slack.client.auth_test()
+        await bot.surface.gateway.client.auth_test()
         assert await readyz(bot.http_port) == (200, "ready\n")
 
 
 async def test_a_bot_whose_token_is_refused_at_start_exits_saying_so(fake_slack, fake_openai, tmp_path):
     await fake_slack.revoke("invalid_auth", link_disabled=False)
-    runtime = BotRuntime(bot_settings(fake_slack, fake_openai, write_manifest(tmp_path)))
+    runtime = RunningBot(bot_settings(fake_slack, fake_openai, write_manifest(tmp_path)))
     try:
         await runtime.start()
         raise AssertionError("the bot started with a refused token")

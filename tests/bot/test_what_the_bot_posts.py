@@ -45,7 +45,7 @@ async def test_an_endpoint_error_is_posted_without_its_key_or_markup(running_bot
     assert "HTTP 400" in reply["text"] and "request id req_1" in reply["text"]
     assert "sk-proj-AbCdEf0123456789xyz" not in reply["text"] and "[redacted]" in reply["text"]
     assert triggers(reply["text"]) == []
-    assert "sk-proj-AbCdEf0123456789xyz" not in (running_bot.pipeline.last_error or "")
+    assert "sk-proj-AbCdEf0123456789xyz" not in (running_bot.engine.dispatcher.last_error or "")
 
 
 def test_events_and_logged_errors_never_carry_a_credential():

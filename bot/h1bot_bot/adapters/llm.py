@@ -155,6 +155,7 @@ class LLMClient:
         self._backoff = Backoff(backoff, backoff_max, jitter=0.25)
         self.answer_deadline = answer_deadline  # for a whole answer, retries included (`timeout` is per read)
         self._clients: dict[str, Any] = {}  # openai.AsyncOpenAI by endpoint
+        self._imported = False
 
     @property
     def base_url(self) -> str:
@@ -173,8 +174,15 @@ class LLMClient:
         for client in self._clients.values():
             await client.close()
 
+    async def ready(self) -> None:
+        """Import the openai package (once, in a worker thread: the event loop keeps serving meanwhile)."""
+        if not self._imported:
+            await asyncio.to_thread(_openai)
+            self._imported = True
+
     async def list_models(self, request_timeout: float = 10.0) -> list[str]:
         """The model ids the endpoint serves (`GET /models`). Raises the openai client's errors."""
+        await self.ready()
         page = await self._client.models.list(timeout=request_timeout)
         return [model.id async for model in page]
 
@@ -201,6 +209,7 @@ class LLMClient:
         Raises LLMError. A failure after text has streamed is not retried (the user already sees a part).
         The whole answer gets `answer_deadline` seconds: then the text so far is the answer, with finish reason
         `DEADLINE` (or, when nothing came, an LLMError of kind `deadline`)."""
+        await self.ready()  # the first request imports the client, before the answer's clock starts
         started = time.perf_counter()
         result = Completion()
         ends, shared = asyncio.get_running_loop().time() + self.answer_deadline, _ANSWER_ENDS.get()

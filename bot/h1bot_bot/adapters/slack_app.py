@@ -2,7 +2,7 @@
 
 Bolt acks an event before its listener runs; the listener classifies it (core.events), skips what this process
 already saw, claims the message through Slack (adapters/reply_claim.py: one replica of the bot answers it, whichever
-connection Slack used) and hands answerable messages to the reply pipeline. `drain` waits for replies in flight,
+connection Slack used) and hands answerable messages to the engine (`handle`). `drain` waits for replies in flight,
 bounded, for a clean shutdown.
 """
 
@@ -10,27 +10,33 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from h1bot_bot.adapters.metrics import Metrics
 from h1bot_bot.adapters.reply_claim import ReplyClaims
+from h1bot_bot.core.commands import Reply
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.events import SeenEvents, classify, thread_root
-from h1bot_bot.core.formatting import to_mrkdwn
-from h1bot_bot.metrics import Metrics
-from h1bot_bot.pipeline import INTERNAL_ERROR, Incoming, ReplyPipeline
+from h1bot_bot.core.formatting import INTERNAL_ERROR
+from h1bot_bot.core.surface import Incoming, Surface
 
 log = logging.getLogger(__name__)
 
 
 class SlackBotApp:
-    def __init__(self, client: AsyncWebClient, app_token: str, identity: BotIdentity, pipeline: ReplyPipeline,
+    def __init__(self, client: AsyncWebClient, app_token: str, identity: BotIdentity,
+                 handle: Callable[[Incoming], Awaitable[str]], surface: Surface, answer_bots: Callable[[], bool],
                  metrics: Metrics, dedupe_size: int = 10_000, ping_interval: float = 10.0):
+        """`handle`: the engine's answer to a message (its outcome); `answer_bots`: spec.access.answerBots, live."""
         self.identity = identity
-        self.pipeline = pipeline
+        self.handle = handle
+        self.surface = surface
+        self.answer_bots = answer_bots
         self.metrics = metrics
         self.seen = SeenEvents(dedupe_size)
         self.claims = ReplyClaims(client)
@@ -65,7 +71,7 @@ class SlackBotApp:
     async def _on_event(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
         event_id = body.get("event_id", "")
-        decision = classify(event, self.identity, self.pipeline.config.current.spec.access.answer_bots)
+        decision = classify(event, self.identity, self.answer_bots())
         if decision.kind is None:
             log.debug("event ignored: %s", decision.reason, extra={"event_id": event_id})
             return
@@ -96,7 +102,7 @@ class SlackBotApp:
         started = time.perf_counter()
         outcome = "failed"
         try:
-            outcome = await self.pipeline.handle(incoming)
+            outcome = await self.handle(incoming)
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
@@ -104,7 +110,7 @@ class SlackBotApp:
             self.metrics.errors.labels(kind="internal").inc()
             log.exception("handling failed", extra={"event_id": event_id})
             try:
-                await self.pipeline.slack.post(channel, incoming.thread_ts, to_mrkdwn(f":warning: {INTERNAL_ERROR}"))
+                await self.surface.post(incoming, Reply(f":warning: {INTERNAL_ERROR}", markdown=True))
             except Exception as exc:
                 log.error("could not tell the thread: %s", exc, extra={"event_id": event_id})
         finally:

@@ -7,6 +7,7 @@ system prompts (kept in the memo) and releases it, so an idle bot holds no token
 bytes fit the threshold never loads one.
 """
 
+import asyncio
 import gc
 
 import tiktoken
@@ -65,6 +66,19 @@ class Tokenizers:
             self._encodings[name] = load_encoding(name)
             self.loads += 1
         return self._encodings[name]
+
+    async def load(self, model: str) -> None:
+        """Load `model`'s encoding now, in a worker thread (the event loop keeps serving meanwhile)."""
+        counter = self.counter(model)
+        if not counter.loaded:
+            await asyncio.to_thread(lambda: counter.encoding)
+
+    async def load_if_needed(self, model: str, messages: list, threshold_tokens: int) -> None:
+        """Load the encoding ahead of counting `messages` when their byte bound does not fit `threshold_tokens`
+        (then the history must be counted exactly; otherwise no tokenizer is needed at all)."""
+        counter = self.counter(model)
+        if not counter.loaded and sum(counter.bound_message(m) for m in messages) > threshold_tokens:
+            await self.load(model)
 
     @property
     def resident(self) -> list[str]:

@@ -46,7 +46,7 @@ class CommandRequest:
     user: str
     channel: str
     thread_ts: str
-    incoming: Any = None  # pipeline.Incoming
+    incoming: Any = None  # core.surface.Incoming (not imported: surface.py imports this module)
     direct: bool = False  # a one-to-one DM with the bot: nobody else reads the reply
 
 

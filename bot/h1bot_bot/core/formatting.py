@@ -5,6 +5,7 @@ from markdown_to_mrkdwn import SlackMarkdownConverter
 from h1bot_bot.core.slack_safety import redact, safe_mrkdwn
 
 # Slack refuses `chat.update` text over 4,000 characters; stay below with room for a code-fence reopening.
+INTERNAL_ERROR = "Sorry, something went wrong on my side while answering. Please try again."
 SLACK_MESSAGE_LIMIT = 3900
 _FENCE = "```"
 

@@ -1,6 +1,6 @@
 """What a history strategy returns: the chat to send and a note for the reply.
 
-The strategy itself is recursive summarization (bot/h1bot_bot/summarization.py over core/summarize.py).
+The strategy itself is recursive summarization (engine/summarization.py over core/summarize.py).
 """
 
 from collections.abc import Callable

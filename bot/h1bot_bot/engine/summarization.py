@@ -8,9 +8,9 @@ through the LLM client, keeps the process's one summary cache, and makes every s
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from h1bot_bot.adapters.llm import DEADLINE, LLMClient, LLMError, request_params
+from h1bot_bot.adapters.metrics import Metrics
 from h1bot_bot.core.budget import system_prompt_tokens
 from h1bot_bot.core.conversation import ChatMessage
 from h1bot_bot.core.effective import ChannelConfig
@@ -26,10 +26,6 @@ from h1bot_bot.core.summarize import (
 )
 from h1bot_bot.core.summary_cache import SummaryCache
 from h1bot_bot.core.tokens import TokenCounter
-from h1bot_bot.metrics import Metrics
-
-if TYPE_CHECKING:
-    from h1bot_bot.pipeline import Incoming, ReplyPipeline
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +141,3 @@ class Summarization:
                 f"{len(result.chunks)} chunks ({cached} already cached), {stats.levels} level(s), "
                 f"{stats.verbatim_messages} newest kept verbatim" + ("; the oldest would be left out" if
                                                                         stats.truncated else "") + ".")
-
-
-
-async def summarize_thread(pipeline: "ReplyPipeline", incoming: "Incoming", channel: ChannelConfig) -> str:
-    """The `summarize` command: a summary of the thread `incoming` is in."""
-    chat = await pipeline.thread_chat(incoming, channel)
-    return await pipeline.summarization.summarize_chat(chat, channel, incoming.thread_ts)
-

@@ -8,11 +8,12 @@ LiveConfig (validated, audited, stored). Anyone may read the settings; only spec
 import logging
 import time
 from importlib import metadata
-from typing import TYPE_CHECKING
 
 from h1bot_api.models import is_chat_model
 from h1bot_api.spec import ConfigError
-from h1bot_bot.adapters.llm import LLMError
+from h1bot_bot.adapters.llm import LLMClient, LLMError
+from h1bot_bot.adapters.metrics import Metrics
+from h1bot_bot.adapters.tokenizers import Tokenizers
 from h1bot_bot.core.command_parser import (
     Debug,
     Help,
@@ -39,11 +40,11 @@ from h1bot_bot.core.config_view import (
 )
 from h1bot_bot.core.effective import ChannelConfig
 from h1bot_bot.core.overrides import ChangeRejected, is_admin
+from h1bot_bot.core.surface import Names
+from h1bot_bot.engine.dispatch import LastError
 from h1bot_bot.engine.live_config import LiveConfig
-from h1bot_bot.summarization import summarize_thread
-
-if TYPE_CHECKING:
-    from h1bot_bot.pipeline import ReplyPipeline
+from h1bot_bot.engine.summarization import Summarization
+from h1bot_bot.engine.thread_reader import ThreadReader
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,22 @@ def bot_version() -> str:
 
 
 class ChatOps:
-    def __init__(self, config: LiveConfig, pipeline: "ReplyPipeline", version: str | None = None):
+    """The commands, with what they need: the live config, the surface's names, the thread reader, the model
+    client, the tokenizers and summarization, and the latest answer failure (for `debug`)."""
+
+    def __init__(self, config: LiveConfig, *, names: Names, reader: ThreadReader, llm: LLMClient,
+                 tokenizers: Tokenizers, summarization: Summarization, metrics: Metrics, last_error: LastError,
+                 admin: bool | None = None, version: str | None = None):
         self.config = config
-        self.pipeline = pipeline
+        self.names = names
+        self.reader = reader
+        self.llm = llm
+        self.tokenizers = tokenizers
+        self.summarization = summarization
+        self.metrics = metrics
+        self.last_error = last_error
+        # The surface's say on whether its askers are admins (the terminal's --admin); None: spec.access.admins.
+        self.admin = admin
         self.version = version or bot_version()
         self.started = time.monotonic()
 
@@ -82,8 +96,8 @@ class ChatOps:
     async def show_config(self, request: CommandRequest) -> Reply:
         """Everyone reads the view without prompts; an admin reads them in a DM, or privately beside it elsewhere."""
         spec, runtime = self.config.spec, self.config.runtime
-        admin = is_admin(self.config.current.spec, request.user)
-        names = await self.pipeline.slack.names.many(people_shown(spec, runtime))
+        admin = self._is_admin(request.user)
+        names = await self.names.many(people_shown(spec, runtime))
         rendered = render_config(spec, runtime, channel=request.channel, admin=admin and request.direct, names=names)
         private = None
         if admin and not request.direct:
@@ -94,7 +108,7 @@ class ChatOps:
     async def list_models(self, request: CommandRequest) -> Reply:
         spec = self.config.current.spec
         try:
-            ids, error = await self.pipeline.llm.list_models(MODELS_TIMEOUT), None
+            ids, error = await self.llm.list_models(MODELS_TIMEOUT), None
         except Exception as exc:
             ids, error = None, _failure(exc)
             log.warning("could not list the endpoint's models: %s", error, extra={"channel": request.channel})
@@ -102,15 +116,16 @@ class ChatOps:
 
     async def debug(self, request: CommandRequest) -> Reply:
         config = self.config.current
-        errors = [e for e in (self.pipeline.last_error, self.config.last_error) if e]
+        errors = [e for e in (self.last_error.value, self.config.last_error) if e]
         try:
             channel = config.for_channel(request.channel)
         except ConfigError as exc:
             return Reply(f":warning: My configuration cannot work here: {escape(str(exc))}")
-        chat = await self.pipeline.thread_chat(request.incoming, channel)
-        count = self.pipeline.count_tokens(channel.model)
+        chat = await self.reader.chat(request.incoming, channel.system_prompt)
+        await self.tokenizers.load(channel.model)  # `debug` counts exactly
+        count = self.tokenizers.count_tokens(channel.model)
         tokens = sum(count(message) for message in chat if message["role"] != "system")
-        plan = await self.pipeline.summarization.plan(chat, channel)
+        plan = await self.summarization.plan(chat, channel)
         return Reply(debug_text(version=self.version, uptime_seconds=time.monotonic() - self.started,
                                 model=channel.model, thread_tokens=tokens,
                                 threshold_tokens=channel.limits.threshold_tokens, summarization=plan,
@@ -122,10 +137,14 @@ class ChatOps:
         if isinstance(channel, Reply):
             return channel
         try:
-            with self.pipeline.llm.whole_answer():  # one answer deadline for all of the summary's calls
-                return Reply(await summarize_thread(self.pipeline, request.incoming, channel), markdown=True)
+            chat = await self.reader.chat(request.incoming, channel.system_prompt)
+            await self.llm.ready()
+            await self.tokenizers.load(channel.model)  # a summary counts every message exactly
+            with self.llm.whole_answer():  # one answer deadline for all of the summary's calls
+                summary = await self.summarization.summarize_chat(chat, channel, request.thread_ts)
+                return Reply(summary, markdown=True)
         except LLMError as exc:
-            self.pipeline.metrics.errors.labels(kind=exc.kind).inc()
+            self.metrics.errors.labels(kind=exc.kind).inc()
             return Reply(f":warning: I could not summarize this thread: {escape(exc.user_message)}")
 
     # ---- changing ------------------------------------------------------------------------------------------------
@@ -138,17 +157,18 @@ class ChatOps:
     async def reset_config(self, request: CommandRequest) -> Reply:
         try:
             return Reply(await self.config.reset(request.command.key, actor=request.user, channel=request.channel,
-                                                 thread_ts=request.thread_ts))
+                                                 thread_ts=request.thread_ts, admin=self.admin))
         except ChangeRejected as error:
             return await self._refused(request, error)
 
     async def _change(self, request: CommandRequest, key: str, value: str) -> Reply:
         served = None
-        if key == "model" and is_admin(self.config.current.spec, request.user):
+        if key == "model" and self._is_admin(request.user):
             served = await self._served_models()
         try:
             return Reply(await self.config.set(key, value, actor=request.user, channel=request.channel,
-                                               thread_ts=request.thread_ts, available_models=served))
+                                               thread_ts=request.thread_ts, available_models=served,
+                                               admin=self.admin))
         except ChangeRejected as error:
             return await self._refused(request, error)
 
@@ -156,18 +176,21 @@ class ChatOps:
         log.info("configuration change refused: %s", error,
                  extra={"user": request.user, "channel": request.channel, "thread_ts": request.thread_ts})
         admins = set(getattr(error, "admins", ())[:LISTED])
-        return Reply(refusal_text(error, await self.pipeline.slack.names.many(admins) if admins else None))
+        return Reply(refusal_text(error, await self.names.many(admins) if admins else None))
 
     async def _served_models(self) -> list[str] | None:
         """The endpoint's chat models, to refuse a model it does not serve; None when it cannot say."""
         try:
-            return [m for m in await self.pipeline.llm.list_models(MODELS_TIMEOUT) if is_chat_model(m)] or None
+            return [m for m in await self.llm.list_models(MODELS_TIMEOUT) if is_chat_model(m)] or None
         except Exception as exc:
             log.info("could not list the endpoint's models (the switch is not checked against them): %s",
                      _failure(exc))
             return None
 
     # ---- helpers -------------------------------------------------------------------------------------------------
+    def _is_admin(self, user: str) -> bool:
+        return is_admin(self.config.current.spec, user) if self.admin is None else self.admin
+
     def _channel(self, channel: str) -> ChannelConfig | Reply:
         try:
             return self.config.current.for_channel(channel)
