@@ -56,8 +56,9 @@ def timestamp(seconds: float) -> str:
 
 
 def condition(type_: str, ok: bool, reason: str, message: str, generation: int | None,
-              previous: list[dict[str, Any]] | None = None, now: str | None = None) -> dict[str, Any]:
-    """A standard condition; lastTransitionTime moves only when the status flips."""
+              previous: list[dict[str, Any]] | None, now: str) -> dict[str, Any]:
+    """A standard condition; lastTransitionTime moves only when the status flips (then it is `now`: the caller's
+    clock, this module reads none)."""
     status = "True" if ok else "False"
     old = next((c for c in previous or () if c.get("type") == type_), None)
     changed_at = old["lastTransitionTime"] if old and old.get("status") == status and old.get(

@@ -4,7 +4,7 @@ import pytest
 
 from h1bot_bot.app import RunningBot
 from tests.bot.conftest import bot_settings, manifest
-from tests.bot.runtime_config_helpers import patch_spec
+from tests.bot.live_config_helpers import patch_spec
 from tests.fakes.exec_credential import exec_user
 from tests.fakes.kube import KubeAPI
 from tests.fakes.waiting import eventually

@@ -1,6 +1,8 @@
 """The live configuration's transitions, pure: what an admin's change, a new SlackBot version or a stored write
 does to the state, and which effects (save, Event, a message in a thread) the bot must then perform."""
 
+import copy
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,7 +10,7 @@ from hypothesis import strategies as st
 from h1bot_bot.core import config_state
 from h1bot_bot.core.config_state import Log, RecordEvent, Save, Tell
 from h1bot_bot.core.effective import BotConfig
-from h1bot_bot.core.overrides import NotAdmin, effective_spec
+from h1bot_bot.core.overrides import ChangeRejected, NotAdmin, apply_merge_patch, effective_spec, overrides_of
 from tests.bot.conftest import BASE_SPEC
 
 ADMIN, USER = "UADMIN", "UBOB"
@@ -109,3 +111,99 @@ def test_whatever_the_changes_and_whichever_writes_succeed_storing_the_pending_p
     assert state.pending == {}
     model = effective_spec(state.spec, state.local).model.name
     assert model == (SPEC["model"]["name"] if not steps or steps[-1] == "reset" else steps[-1])
+
+
+# ---- more of each input, and what a transition never does ------------------------------------------------------
+LATER = "2026-12-02T11:00:00Z"
+
+
+def set_(state, key: str, value: str, actor: str = ADMIN, **extra):
+    return config_state.change(state, key, value, actor=actor, now=NOW, channel="C1", thread_ts="1.0", **extra)
+
+
+def saved(transition):
+    """The state once the store took everything the transition left pending."""
+    state = transition.state
+    return config_state.stored(state, state.pending, "50") if state.pending else state
+
+
+def test_the_override_records_who_when_and_where_from_the_callers_now_and_actor():
+    moved = config_state.change(config_state.start(SPEC, None).state, "temperature", "0.7", actor=ADMIN, now=LATER,
+                                channel="C7", thread_ts="7.0")
+    assert moved.state.local["overrides"]["temperature"] == {
+        "value": 0.7, "specValue": 0.3, "previous": 0.3, "by": ADMIN, "at": LATER, "channel": "C7", "threadTs": "7.0"}
+    assert moved.state.local["lastChange"] == {"action": "set", "key": "temperature", "value": 0.7,
+                                               "previous": 0.3, "by": ADMIN, "at": LATER}
+
+
+def test_a_refused_value_or_a_value_already_in_effect_asks_for_nothing():
+    state = config_state.start(SPEC, None).state
+    with pytest.raises(ChangeRejected, match="temperature"):
+        set_(state, "temperature", "7")
+    same = set_(state, "temperature", "0.3")
+    assert same.effects == () and same.state is state and same.reply(True) == same.reply(False)
+
+
+def test_a_reset_of_a_stored_override_asks_to_store_its_removal_and_audits_it():
+    state = saved(set_(config_state.start(SPEC, None).state, "temperature", "0.7"))
+    back = config_state.reset_overrides(state, "temperature", actor=ADMIN, now=LATER, channel="C1", thread_ts="1.0")
+    assert effective_spec(back.state.spec, back.state.local).model.temperature == 0.3
+    assert [type(e) for e in back.effects] == [Log, Save, RecordEvent] and back.effects[2].reason == "ConfigReset"
+    assert back.state.pending["status"]["runtime"]["overrides"] == {"temperature": None}
+    again = config_state.reset_overrides(back.state, None, actor=ADMIN, now=LATER, channel="C1", thread_ts="1.0")
+    assert again.effects == ()
+
+
+def test_a_spec_change_elsewhere_keeps_the_override_and_asks_to_store_nothing():
+    state = saved(set_(config_state.start(SPEC, None).state, "temperature", "0.7"))
+    new_spec = {**SPEC, "persona": {"systemPrompt": "Be brief."}}
+    seen = config_state.observe(state, observed(new_spec, state.accepted, "60"), build)
+    assert seen.state.spec == new_spec and effective_spec(new_spec, seen.state.local).model.temperature == 0.7
+    assert [type(e) for e in seen.effects] == [Log] and seen.state.pending == {}
+
+
+def test_a_runtime_someone_else_stored_is_taken_with_what_is_pending_on_top():
+    state = saved(set_(config_state.start(SPEC, None).state, "temperature", "0.7"))
+    pending = set_(state, "maxOutputTokens", "256").state  # not stored yet
+    by_kubectl = apply_merge_patch(state.accepted, {"overrides": {"temperature": None}})
+    seen = config_state.observe(pending, observed(SPEC, by_kubectl, "70"), build)
+    assert set(seen.state.local["overrides"]) == {"maxOutputTokens"} and seen.state.accepted == by_kubectl
+    assert seen.state.pending["status"]["runtime"]["overrides"] == {
+        "maxOutputTokens": pending.local["overrides"]["maxOutputTokens"]}
+
+
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("temperature"), st.sampled_from(["0", "0.3", "0.5", "1.2", "7"])),
+    st.tuples(st.just("maxOutputTokens"), st.sampled_from(["64", "512", "2048", "-1"])),
+    st.tuples(st.just("model"), st.sampled_from(["gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "nope"])),
+    st.tuples(st.just("reset"), st.sampled_from(["temperature", "model", ""])),
+    st.tuples(st.just("stored"), st.just("")),
+), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(STEPS)
+def test_transitions_never_touch_their_input_and_the_pending_patch_turns_what_is_stored_into_what_is_in_effect(
+        steps):
+    state = config_state.start(SPEC, None).state
+    for key, value in steps:
+        before = copy.deepcopy(state)
+        if key == "stored":
+            state = config_state.stored(state, state.pending, None) if state.pending else state
+            continue
+        try:
+            moved = (config_state.reset_overrides(state, value or None, actor=ADMIN, now=NOW, channel="C1",
+                                                  thread_ts="1.0") if key == "reset" else set_(state, key, value))
+        except ChangeRejected:
+            moved = None
+        assert state == before  # neither a refusal nor a change alters the state it was given
+        if moved is None:
+            continue
+        assert [e for e in moved.effects if isinstance(e, Save)] == ([Save("C1", "1.0")] if moved.effects else [])
+        state = moved.state
+        patch = state.pending
+        stored_runtime = apply_merge_patch(state.accepted, patch["status"]["runtime"]) if patch else state.accepted
+        # (no `overrides` and an empty one are the same runtime: a merge patch writes no empty map)
+        assert overrides_of(stored_runtime) == overrides_of(state.local)
+        assert stored_runtime.get("lastChange") == state.local.get("lastChange")
+        effective_spec(state.spec, state.local)  # always a configuration the bot can run

@@ -24,3 +24,17 @@ async def test_retry_until_waits_before_each_attempt_and_stops_at_the_first_succ
 
     assert await retry_until(attempt, Backoff(1.0, 10.0), sleep=sleep) == 3
     assert slept == [1.0, 2.0, 4.0]
+
+
+def test_h1bot_api_reads_no_clock():
+    """The shared API package takes `now` from its callers (each side's clock adapter)."""
+    import ast
+    from pathlib import Path
+
+    import h1bot_api
+
+    readers = {"now", "utcnow", "today", "time", "time_ns", "monotonic", "perf_counter"}
+    for path in Path(h1bot_api.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                assert node.func.attr not in readers, f"h1bot_api/{path.name}:{node.lineno} reads the clock"

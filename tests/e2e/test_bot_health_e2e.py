@@ -9,7 +9,7 @@ import pytest
 
 from h1bot_bot.app import run_bot
 from tests.bot.conftest import bot_settings
-from tests.bot.runtime_config_helpers import BOTS, FAST, SPEC, add_people, cluster_bot, events, slackbot
+from tests.bot.live_config_helpers import BOTS, FAST, SPEC, add_people, cluster_bot, events, slackbot
 from tests.e2e.conftest import operator_on_emulator
 from tests.fakes.kube import KubeAPI, kubectl
 from tests.fakes.slack import FakeSlack

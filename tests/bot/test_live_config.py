@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.bot.runtime_config_helpers import (
+from tests.bot.live_config_helpers import (
     ADMIN,
     BOT_PATH,
     BOTS,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.bot.runtime_config_helpers import (
+from tests.bot.live_config_helpers import (
     ADMIN,
     BOTS,
     USER,

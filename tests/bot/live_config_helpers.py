@@ -1,4 +1,4 @@
-"""Helpers for the runtime-configuration scenarios: a bot against the Kubernetes API emulator, asking it things in
+"""Helpers for the live-configuration scenarios: a bot against the Kubernetes API emulator, asking it things in
 Slack, and reading what a cluster user sees (status, Events, recorded requests)."""
 
 import contextlib

@@ -3,7 +3,9 @@ keeps its Slack overrides in a state file next to the spec."""
 
 import json
 
-from tests.bot.runtime_config_helpers import ADMIN, USER, add_people, ask, question
+import pytest
+
+from tests.bot.live_config_helpers import ADMIN, USER, add_people, ask, question
 
 ADMINS = {"access": {"admins": [ADMIN]}}
 
@@ -81,3 +83,27 @@ async def test_summarize_posts_a_summary_of_the_thread(start_bot, fake_slack, fa
         _, (summary,) = await ask(fake_slack, USER, "summarize", thread_ts=root["ts"])
     assert "*Summary*: they agreed on kopf." in summary
     assert "yes, kopf it is" in json.dumps(fake_openai.chat_requests[-1].messages)
+
+
+async def test_a_surface_that_vouches_for_an_admin_changes_and_persists_the_state_file(tmp_path):
+    """The terminal's `--admin`: LiveConfig.set/reset take admin=True for someone spec.access.admins does not list,
+    and admin=False refuses even a listed admin; the change, stamped with the injected clock, survives a restart
+    from the state file."""
+    from h1bot_bot.adapters.state_file import FileStore, StateFile
+    from h1bot_bot.core.overrides import NotAdmin
+    from h1bot_bot.engine.live_config import LiveConfig
+    from tests.bot.live_config_helpers import SPEC
+
+    state = StateFile(tmp_path / "slackbot.state.json")
+    config = LiveConfig(SPEC, None, source="file:x", store=FileStore(state), now=lambda: "2026-12-02T12:00:00Z")
+    with pytest.raises(NotAdmin):
+        await config.set("temperature", "0.7", actor=ADMIN, channel="local", thread_ts="1", admin=False)
+    reply = await config.set("temperature", "0.7", actor="you", channel="local", thread_ts="1", admin=True)
+    assert "0.7" in reply and config.current.spec.model.temperature == 0.7 and config.pending == {}
+    await config.close()
+    again = LiveConfig(SPEC, state.load().runtime, source="file:x", store=FileStore(state))
+    assert again.current.spec.model.temperature == 0.7
+    override = again.runtime["overrides"]["temperature"]
+    assert (override["by"], override["at"]) == ("you", "2026-12-02T12:00:00Z")
+    await again.reset(None, actor="you", channel="local", thread_ts="1", admin=True)
+    assert again.current.spec.model.temperature == 0.3 and not state.load().runtime.get("overrides")
