@@ -14,7 +14,7 @@ from h1bot_api import status as api
 from h1bot_api.endpoints import base_url_problem
 from h1bot_api.redaction import redact
 from h1bot_api.spec import ConfigError, SlackBotSpec
-from h1bot_operator import render, secret_refs
+from h1bot_operator import render, secret_refs, tool_rbac
 from h1bot_operator import status as status_mod
 from h1bot_operator.kube import ChildConflict, ChildRejected, Kube, object_path
 from h1bot_operator.plan import foreign
@@ -79,6 +79,7 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
     try:
         for child in render.children(bot, spec):
             _apply(kube, child, outcome, on_write)
+        observed = dataclasses.replace(observed, tools=_tool_rbac(kube, bot, spec, previous, outcome, on_write))
         if state.resolved:
             desired = render.deployment(bot, spec, settings, state.checksum or "")
             rollout = state.checksum != previous.get("secretsChecksum")
@@ -122,6 +123,21 @@ def _apply(kube: Kube, desired: dict[str, Any], outcome: Outcome, on_write: Call
         why = " (referenced Secret keys changed: rolling the bot)" if rollout else ""
         outcome.events.append((NORMAL, "Updated", f"Updated the fields h1bot manages on {kind} {child}{why}"))
     return applied.obj
+
+
+def _tool_rbac(kube: Kube, bot: dict[str, Any], spec: SlackBotSpec, previous: dict[str, Any], outcome: Outcome,
+               on_write: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Exactly the RBAC spec.tools names: applied where named, deleted where it was granted before and is not now."""
+    for child in tool_rbac.tool_rbac(bot, spec):
+        _apply(kube, child, outcome, on_write)
+    wanted = tool_rbac.tools_status(spec, bot["metadata"]["namespace"])
+    granted = ((previous.get("tools") or {}).get("namespaces")) or []
+    for stale in tool_rbac.stale_tool_rbac(bot, granted, wanted["namespaces"]):
+        if kube.delete_own(stale).action == "deleted":
+            outcome.events.append((NORMAL, "Deleted", f"Deleted {stale['kind']} {stale['metadata']['namespace']}/"
+                                                      f"{stale['metadata']['name']} (spec.tools no longer names "
+                                                      "that namespace)"))
+    return wanted
 
 
 def _disruption_budget(kube: Kube, bot: dict[str, Any], spec: SlackBotSpec, outcome: Outcome,
