@@ -269,13 +269,14 @@ def tool_message(request: Lookup, result: ToolResult, budget: ToolBudget) -> str
     if result.refused is not None:
         return f"refused: {result.refused}"
     header = f"{DATA_NOTICE}\n<<<BEGIN DATA: {request.description()}>>>\n"
-    footer = "\n<<<END DATA>>>"
-    room = budget.tokens_left - budget.count_tokens(header + footer)
+    which = "first" if result.keep == "head" else "last"
+    clipped_footer = f"\n<<<END DATA (clipped to the {which} lines that fit the tool output limit)>>>"
+    room = budget.tokens_left - budget.count_tokens(header + clipped_footer)  # the longer footer: room for either
+    if room <= 0:
+        return (f"refused: the limit of {budget.limits.max_output_tokens} tokens of tool output for this answer is "
+                "used up: answer with what you have")
     body, cut = clip(result.text, max(room, 0), budget.count_tokens, result.keep)
-    if cut:
-        which = "first" if result.keep == "head" else "last"
-        footer = f"\n<<<END DATA (clipped to the {which} lines that fit the tool output limit)>>>"
-    content = header + body + footer
+    content = header + body + (clipped_footer if cut else "\n<<<END DATA>>>")
     budget.tokens += budget.count_tokens(content)
     budget.done.append(request)
     return content
