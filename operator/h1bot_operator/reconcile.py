@@ -140,6 +140,23 @@ def _tool_rbac(kube: Kube, bot: dict[str, Any], spec: SlackBotSpec, previous: di
     return wanted
 
 
+def forget_tools(kube: Kube, bot: dict[str, Any]) -> None:
+    """A deleted SlackBot's tool RBAC (where its last status says it was granted), which carries no ownerReference
+    for garbage collection to follow. Only ours is deleted (the owner annotation names this uid)."""
+    granted = ((bot.get("status") or {}).get("tools") or {}).get("namespaces") or []
+    if not bot.get("metadata", {}).get("uid"):
+        return
+    for stale in tool_rbac.stale_tool_rbac(bot, granted, []):
+        try:
+            if kube.delete_own(stale).action == "deleted":
+                log.info("Deleted %s %s/%s of the deleted SlackBot %s/%s", stale["kind"],
+                         stale["metadata"]["namespace"], stale["metadata"]["name"], bot["metadata"]["namespace"],
+                         bot["metadata"]["name"])
+        except Exception as exc:  # logged: the next deletion or an admin removes it (label managed-by=h1bot-operator)
+            log.warning("Could not delete %s %s/%s of the deleted SlackBot: %s", stale["kind"],
+                        stale["metadata"]["namespace"], stale["metadata"]["name"], redact(str(exc)))
+
+
 def _disruption_budget(kube: Kube, bot: dict[str, Any], spec: SlackBotSpec, outcome: Outcome,
                        on_write: Callable[[dict[str, Any]], None]) -> None:
     """Follows the Deployment's replicas: a PodDisruptionBudget from two up; with one, or suspended, ours goes."""

@@ -40,3 +40,14 @@ def test_tools_grant_a_role_in_payments_shown_by_kubectl_and_removed_with_the_to
     assert ("Normal", "Deleted", f"Deleted Role payments/{NAME} (spec.tools no longer names that namespace)") in \
         events_about(kube_api, "oncall")
     assert NAME not in kubectl(kubeconfig, "-n", "payments", "get", "roles,rolebindings", "-o", "name")
+
+
+def test_deleting_the_slackbot_removes_its_tools_rbac_in_other_namespaces(kube_api: KubeAPI, kubeconfig: Path):
+    """A Role in another namespace cannot be owned by the SlackBot (garbage collection would not follow it)."""
+    kube_api.apply(secret("h1bot-credentials"))
+    kubectl(kubeconfig, "apply", "--validate=false", "-f", str(EXAMPLES / "slackbot-tools.yaml"))
+    wait_until(lambda: tools_status(kube_api).get("namespaces") == ["payments"], message="status.tools")
+    assert kube_api.find(ROLES, "payments", NAME) is not None
+    kubectl(kubeconfig, "delete", "slackbot", "oncall")
+    wait_until(lambda: kube_api.find(ROLES, "payments", NAME) is None, message="the tools Role deleted")
+    wait_until(lambda: kube_api.find(BINDINGS, "payments", NAME) is None, message="the RoleBinding deleted")
