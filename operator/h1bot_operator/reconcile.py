@@ -63,7 +63,7 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
 
-    if problem := _endpoint_problem(spec, settings):
+    if problem := _endpoint_problem(spec, settings) or _tools_problem(spec, settings, namespace):
         observed = dataclasses.replace(observed, config_error=problem, deployment=own_deployment())
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
@@ -109,6 +109,21 @@ def _endpoint_problem(spec: SlackBotSpec, settings: OperatorSettings) -> str | N
         if url and (problem := base_url_problem(url, settings.allowed_base_urls)):
             return f"{field}: {problem}"
     return None
+
+
+def _tools_problem(spec: SlackBotSpec, settings: OperatorSettings, namespace: str) -> str | None:
+    """Why spec.tools names a namespace the operator does not let tools reach, or None."""
+    if "*" in settings.tool_namespaces:
+        return None
+    outside = [ns for ns in tool_rbac.rules_by_namespace(spec.tools, namespace)
+               if ns != namespace and ns not in settings.tool_namespaces]
+    if not outside:
+        return None
+    allowed = ", ".join(settings.tool_namespaces) or "none"
+    return (f"spec.tools names namespace{'s' if len(outside) > 1 else ''} {', '.join(outside)} outside the "
+            f"SlackBot's own ({namespace}), which the operator does not let tools reach (allowed besides a bot's own: "
+            f"{allowed}); remove {'them' if len(outside) > 1 else 'it'} or ask the cluster admin to add "
+            f"{'them' if len(outside) > 1 else 'it'} to the chart value tools.namespaces (H1BOT_TOOL_NAMESPACES)")
 
 
 def _apply(kube: Kube, desired: dict[str, Any], outcome: Outcome, on_write: Callable[[dict[str, Any]], None],

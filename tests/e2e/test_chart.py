@@ -50,6 +50,7 @@ EVERYTHING_CHANGED = {
     "resyncSeconds": 60,
     "secrets": {"requireOptInLabel": False},
     "models": {"allowedBaseURLs": ["https://api.openai.com/*", "https://*.openai.azure.com/*"]},
+    "tools": {"namespaces": ["payments", "checkout"]},
     "podMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}},
     "fullnameOverride": "chatops",
 }
@@ -162,7 +163,7 @@ def test_operator_runs_once_non_root_read_only_with_kopf_liveness_probes(chart):
     assert env == {"H1BOT_BOT_IMAGE": f"ghcr.io/h1bot/h1bot-bot:{chart.metadata['appVersion']}",
                    "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": "", "H1BOT_METRICS_PORT": "9090",
                    "H1BOT_RESYNC_SECONDS": "300", **NO_BOT_DEFAULTS, "H1BOT_REQUIRE_SECRET_LABEL": "true",
-                   "H1BOT_ALLOWED_BASE_URLS": "https://*"}
+                   "H1BOT_ALLOWED_BASE_URLS": "https://*", "H1BOT_TOOL_NAMESPACES": ""}
 
 
 def test_non_default_values_reach_the_objects(chart):
@@ -182,7 +183,8 @@ def test_non_default_values_reach_the_objects(chart):
                                  "H1BOT_BOTS_ENV": json.dumps(EVERYTHING_CHANGED["bots"]["env"],
                                                               separators=(",", ":")),
                                  "H1BOT_REQUIRE_SECRET_LABEL": "false",
-                                 "H1BOT_ALLOWED_BASE_URLS": "https://api.openai.com/*,https://*.openai.azure.com/*"}
+                                 "H1BOT_ALLOWED_BASE_URLS": "https://api.openai.com/*,https://*.openai.azure.com/*",
+                                 "H1BOT_TOOL_NAMESPACES": "payments,checkout"}
     assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
     for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
         assert pod["spec"][key] == EVERYTHING_CHANGED[key]

@@ -7,6 +7,8 @@ import yaml
 
 from h1bot_api.spec import SlackBotSpec
 from h1bot_operator.plan import foreign
+from h1bot_operator.reconcile import _tools_problem
+from h1bot_operator.settings import OperatorSettings
 from h1bot_operator.tool_rbac import rules_by_namespace, stale_tool_rbac, tool_rbac, tools_status
 from tests.paths import EXAMPLES
 
@@ -78,3 +80,18 @@ def test_removing_a_namespace_deletes_its_role_and_binding_and_another_bots_are_
     assert "belongs to SlackBot default/oncall" in foreign(ours, theirs)
     by_hand = {"metadata": {"name": ours["metadata"]["name"], "namespace": "payments"}}
     assert "no app.kubernetes.io/managed-by label" in foreign(ours, by_hand)
+
+
+def test_tools_reach_other_namespaces_only_where_the_cluster_admin_allows():
+    """Creating a SlackBot must not grant rights in namespaces its author cannot use: other namespaces are refused
+    unless the operator lists them (chart value tools.namespaces)."""
+    spec = SlackBotSpec.from_manifest(BOT)
+    own_only = OperatorSettings(bot_image="x")
+    problem = _tools_problem(spec, own_only, "default")
+    assert problem.startswith("spec.tools names namespace payments outside the SlackBot's own (default), which the "
+                              "operator does not let tools reach (allowed besides a bot's own: none)")
+    assert "tools.namespaces (H1BOT_TOOL_NAMESPACES)" in problem
+    assert _tools_problem(spec, OperatorSettings.from_env({"H1BOT_TOOL_NAMESPACES": "payments,checkout"}),
+                          "default") is None
+    assert _tools_problem(spec, OperatorSettings(bot_image="x", tool_namespaces=("*",)), "default") is None
+    assert _tools_problem(spec_with(kubernetes={}), own_only, "default") is None  # its own namespace: always
