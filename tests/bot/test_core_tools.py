@@ -31,7 +31,7 @@ from h1bot_bot.core.tools import (
 )
 from tests.paths import EXAMPLES
 
-BOT = yaml.safe_load((EXAMPLES / "slackbot-tools.yaml").read_text())
+BOT = yaml.safe_load((EXAMPLES / "tools" / "slackbot.yaml").read_text())
 TOOLS = SlackBotSpec.from_manifest(BOT).tools
 
 

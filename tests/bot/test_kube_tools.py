@@ -16,7 +16,7 @@ from h1bot_operator.tool_rbac import tool_rbac
 from tests.fakes.kube import KubeAPI, object_path
 from tests.paths import EXAMPLES
 
-BOT = yaml.safe_load((EXAMPLES / "slackbot-tools.yaml").read_text())
+BOT = yaml.safe_load((EXAMPLES / "tools" / "slackbot.yaml").read_text())
 BOT["metadata"]["uid"] = "uid-oncall"
 SPEC = SlackBotSpec.from_manifest(BOT)
 BOT_TOKEN = "token-of-h1bot-oncall"

@@ -309,11 +309,11 @@ def test_a_bot_that_says_it_cannot_answer_makes_its_slackbot_not_ready(namespace
 
 def test_tools_grant_the_bot_exactly_their_reads_and_actions_in_its_namespace(namespace: Namespace,
                                                                               operator: OperatorProcess):
-    """examples/slackbot-tools.yaml with its namespaces left to the bot's own: the real authorizer lets the bot's
+    """examples/tools/slackbot.yaml with its namespaces left to the bot's own: the real authorizer lets the bot's
     ServiceAccount read pods, events and logs and scale or restart deployments there, and nothing else."""
     kubectl = namespace.kubectl
     secret = example("secret.yaml", namespace.name)
-    bot = example("slackbot-tools.yaml", namespace.name)
+    bot = example("tools/slackbot.yaml", namespace.name)
     tools = bot["spec"]["tools"]
     tools["kubernetes"].pop("namespaces")
     for action in tools["actions"]:

@@ -12,7 +12,7 @@ from h1bot_operator.settings import OperatorSettings
 from h1bot_operator.tool_rbac import rules_by_namespace, stale_tool_rbac, tool_rbac, tools_status
 from tests.paths import EXAMPLES
 
-BOT = yaml.safe_load((EXAMPLES / "slackbot-tools.yaml").read_text())
+BOT = yaml.safe_load((EXAMPLES / "tools" / "slackbot.yaml").read_text())
 BOT["metadata"]["uid"] = "uid-oncall"
 
 

@@ -22,7 +22,7 @@ def tools_status(api: KubeAPI) -> dict:
 def test_tools_grant_a_role_in_payments_shown_by_kubectl_and_removed_with_the_tools(kube_api: KubeAPI,
                                                                                     kubeconfig: Path):
     kube_api.apply(secret("h1bot-credentials"))
-    kubectl(kubeconfig, "apply", "--validate=false", "-f", str(EXAMPLES / "slackbot-tools.yaml"))
+    kubectl(kubeconfig, "apply", "--validate=false", "-f", str(EXAMPLES / "tools" / "slackbot.yaml"))
 
     role = wait_until(lambda: kube_api.find(ROLES, "payments", NAME), message="the tools Role in payments")
     binding = wait_until(lambda: kube_api.find(BINDINGS, "payments", NAME), message="its RoleBinding")
@@ -45,7 +45,7 @@ def test_tools_grant_a_role_in_payments_shown_by_kubectl_and_removed_with_the_to
 def test_deleting_the_slackbot_removes_its_tools_rbac_in_other_namespaces(kube_api: KubeAPI, kubeconfig: Path):
     """A Role in another namespace cannot be owned by the SlackBot (garbage collection would not follow it)."""
     kube_api.apply(secret("h1bot-credentials"))
-    kubectl(kubeconfig, "apply", "--validate=false", "-f", str(EXAMPLES / "slackbot-tools.yaml"))
+    kubectl(kubeconfig, "apply", "--validate=false", "-f", str(EXAMPLES / "tools" / "slackbot.yaml"))
     wait_until(lambda: tools_status(kube_api).get("namespaces") == ["payments"], message="status.tools")
     assert kube_api.find(ROLES, "payments", NAME) is not None
     kubectl(kubeconfig, "delete", "slackbot", "oncall")

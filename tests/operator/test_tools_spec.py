@@ -18,7 +18,7 @@ from h1bot_api.tools_spec import (
 from tests.fakes.crd_schema import admit
 from tests.paths import EXAMPLES
 
-TOOLS_BOT = yaml.safe_load((EXAMPLES / "slackbot-tools.yaml").read_text())
+TOOLS_BOT = yaml.safe_load((EXAMPLES / "tools" / "slackbot.yaml").read_text())
 
 
 def with_tools(mutate) -> dict:
