@@ -134,7 +134,13 @@ def test_clipping_never_exceeds_the_budget_and_keeps_whole_lines_from_the_chosen
     text = "\n".join(lines)
     clipped, cut = clip(text, budget, words, keep)
     assert words(clipped) <= budget or not cut
-    if cut and clipped:
-        original = text.splitlines()
-        kept = clipped.splitlines()
+    if cut and "\n" in clipped:  # whole lines (a single line may be cut inside)
+        original = text.split("\n")
+        kept = clipped.split("\n")
         assert kept == (original[:len(kept)] if keep == "head" else original[len(original) - len(kept):])
+
+
+def test_one_object_longer_than_the_limit_is_cut_inside_its_single_line_not_dropped():
+    clipped, cut = clip("x" * 1000, 10, len)
+    assert (clipped, cut) == ("x" * 10, True)
+    assert clip("a" * 50 + "END", 3, len, keep="tail") == ("END", True)

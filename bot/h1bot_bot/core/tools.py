@@ -251,7 +251,7 @@ def clip(text: str, max_tokens: int, count_tokens: Callable[[str], int], keep: s
     True when something was cut."""
     if count_tokens(text) <= max_tokens:
         return text, False
-    lines = text.splitlines()
+    lines = text.split("\n")  # joined back with "\n": what is kept is exactly a run of the original lines
     ordered = lines if keep == "head" else list(reversed(lines))
     kept: list[str] = []
     used = 0
@@ -261,7 +261,22 @@ def clip(text: str, max_tokens: int, count_tokens: Callable[[str], int], keep: s
             break
         kept.append(line)
         used += cost
+    if not kept and ordered:  # one line longer than the budget (an object as JSON): as much of it as fits
+        kept = [_part_of_line(ordered[0], max_tokens, count_tokens, keep)]
     return "\n".join(kept if keep == "head" else list(reversed(kept))), True
+
+
+def _part_of_line(line: str, max_tokens: int, count_tokens: Callable[[str], int], keep: str) -> str:
+    """The longest start (or end) of `line` within `max_tokens`, found by bisection on its length."""
+    low, high = 0, len(line)
+    while low < high:
+        middle = (low + high + 1) // 2
+        part = line[:middle] if keep == "head" else line[len(line) - middle:]
+        if count_tokens(part) <= max_tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return line[:low] if keep == "head" else line[len(line) - low:]
 
 
 def tool_message(request: Lookup, result: ToolResult, budget: ToolBudget) -> str:
