@@ -60,6 +60,9 @@ OPERATOR_ENV = (
     EnvVar("H1BOT_REQUIRE_SECRET_LABEL", "`true`", "Only Secrets labelled `chatops.h1bot.dev/credentials=true` may "
            "be referenced by a SlackBot; `false` allows any Secret of its namespace (docs/security.md). The chart "
            "sets it from `secrets.requireOptInLabel`."),
+    EnvVar("H1BOT_TOOL_NAMESPACES", "empty", "Comma-separated namespaces beyond a SlackBot's own where its "
+           "spec.tools may let the bot read or act (`*`: any); a SlackBot naming another is refused (InvalidSpec). "
+           "The chart sets it from `tools.namespaces`."),
     EnvVar("H1BOT_ALLOWED_BASE_URLS", "`https://*`", "Comma-separated globs of the model base URLs a SlackBot may "
            "use (docs/security.md); passed on to every bot. The chart sets it from `models.allowedBaseURLs`."),
     EnvVar("LOG_LEVEL", "`INFO`", "`DEBUG` turns on kopf's verbose logging."),

@@ -19,6 +19,7 @@ from h1bot_api.botenv import (
     STREAMING_MODES,
 )
 from h1bot_api.models import ModelInfo, lookup
+from h1bot_api.tools_spec import ToolsSpec
 
 MAX_PROMPT_CHARS = 20_000
 # Tokens left free in every request: counting is exact, but servers may add a few tokens of their own.
@@ -206,6 +207,8 @@ class SlackBotSpec(_Model):
     # at most 10 Socket Mode connections per app token.
     replicas: int = Field(default=1, ge=1, le=10)
     template: TemplateSpec = TemplateSpec()
+    # What the bot may look at and do in the cluster (h1bot_api/tools_spec.py); None: no tools, no extra RBAC.
+    tools: ToolsSpec | None = None
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Self:

@@ -1,6 +1,6 @@
 """The SlackBot status layout: who owns which subtree, condition types, phases.
 
-The operator writes `observedGeneration`, `phase`, `conditions`, `deployment`, `secretsChecksum`.
+The operator writes `observedGeneration`, `phase`, `conditions`, `deployment`, `secretsChecksum`, `tools`.
 The bot writes `runtime` (overrides made from Slack), `slack` (its identity) and `bot` (whether it can answer, the
 same verdict as its /readyz); the operator never writes them, and folds `bot` into its Ready condition.
 """
@@ -8,7 +8,7 @@ same verdict as its /readyz); the operator never writes them, and folds `bot` in
 from datetime import UTC, datetime
 from typing import Any
 
-OPERATOR_FIELDS = ("observedGeneration", "phase", "conditions", "deployment", "secretsChecksum")
+OPERATOR_FIELDS = ("observedGeneration", "phase", "conditions", "deployment", "secretsChecksum", "tools")
 BOT_FIELDS = ("runtime", "slack", "bot")
 
 # status.bot = {ready, reason, message, pod, at}: the bot's own health, written when it changes.

@@ -25,7 +25,7 @@ from h1bot_kube import Credentials, KubeConfigError, load_credentials
 from h1bot_operator.kube import Kube
 from h1bot_operator.login import connection_info
 from h1bot_operator.metrics import OperatorMetrics
-from h1bot_operator.reconcile import Outcome, reconcile
+from h1bot_operator.reconcile import Outcome, forget_tools, reconcile
 from h1bot_operator.render import MANAGED_BY
 from h1bot_operator.secret_refs import secret_names
 from h1bot_operator.settings import OperatorSettings
@@ -243,7 +243,10 @@ def stop_background_work(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(*SLACKBOTS)
-def slackbot_event(type: str | None, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    """A deleted SlackBot leaves the phase gauge (no deletion handler: that would add a finalizer)."""
+def slackbot_event(type: str | None, name: str, namespace: str, body: kopf.Body, memo: kopf.Memo,
+                   **_: Any) -> None:
+    """A deleted SlackBot leaves the phase gauge and its tools' RBAC in other namespaces, which garbage collection
+    cannot reach (no deletion handler: that would add a finalizer)."""
     if type == "DELETED":
         memo.runtime.metrics.phase(namespace, name, None)
+        forget_tools(memo.runtime.kube, plain(body))

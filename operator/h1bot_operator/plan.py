@@ -8,6 +8,7 @@ the record of the last apply kept in an annotation (like kubectl's client-side a
 import json
 from typing import Any
 
+from h1bot_api import GROUP
 from h1bot_operator.render import APPLIED_ANNOTATION, MANAGED_BY
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -84,8 +85,10 @@ def foreign(desired: dict[str, Any], current: dict[str, Any]) -> str | None:
     else (made by Helm or by hand, another operator's, another SlackBot's, or ours for a deleted SlackBot of the same
     name that garbage collection has not removed yet) is left alone and reported as a conflict."""
     meta = current.get("metadata") or {}
-    owner_uid = desired["metadata"]["ownerReferences"][0]["uid"]
     managed_by = (meta.get("labels") or {}).get(MANAGED_BY_LABEL)
+    if not desired["metadata"].get("ownerReferences"):
+        return _foreign_by_annotation(desired, current, managed_by)
+    owner_uid = desired["metadata"]["ownerReferences"][0]["uid"]
     controller = next((ref for ref in meta.get("ownerReferences") or () if ref.get("controller")), None)
     if managed_by == MANAGED_BY and controller is not None and controller.get("uid") == owner_uid:
         return None
@@ -98,3 +101,20 @@ def foreign(desired: dict[str, Any], current: dict[str, Any]) -> str | None:
     return (f"{desired['kind']} {meta.get('namespace', desired['metadata']['namespace'])}/{meta.get('name')} "
             f"already exists and is not this SlackBot's: {why}. h1bot leaves it untouched; rename the SlackBot "
             f"or remove that {desired['kind']}")
+
+
+# A child outside its SlackBot's namespace (the tools' RBAC) has no ownerReference: it names its owner here.
+OWNER_ANNOTATION = f"{GROUP}/owner"
+
+
+def _foreign_by_annotation(desired: dict[str, Any], current: dict[str, Any], managed_by: str | None) -> str | None:
+    meta = current.get("metadata") or {}
+    wanted = ((desired["metadata"].get("annotations")) or {}).get(OWNER_ANNOTATION)
+    actual = (meta.get("annotations") or {}).get(OWNER_ANNOTATION)
+    if managed_by == MANAGED_BY and wanted is not None and actual == wanted:
+        return None
+    why = (f"it belongs to SlackBot {actual.rsplit('/', 1)[0]}" if managed_by == MANAGED_BY and actual else
+           f"it is managed by {managed_by!r}" if managed_by else "it has no app.kubernetes.io/managed-by label")
+    return (f"{desired['kind']} {desired['metadata']['namespace']}/{desired['metadata']['name']} already exists and "
+            f"is not this SlackBot's: {why}. h1bot leaves it untouched; remove that {desired['kind']} or the "
+            "namespace from spec.tools")

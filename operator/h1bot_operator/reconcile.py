@@ -14,7 +14,7 @@ from h1bot_api import status as api
 from h1bot_api.endpoints import base_url_problem
 from h1bot_api.redaction import redact
 from h1bot_api.spec import ConfigError, SlackBotSpec
-from h1bot_operator import render, secret_refs
+from h1bot_operator import render, secret_refs, tool_rbac
 from h1bot_operator import status as status_mod
 from h1bot_operator.kube import ChildConflict, ChildRejected, Kube, object_path
 from h1bot_operator.plan import foreign
@@ -63,7 +63,7 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
 
-    if problem := _endpoint_problem(spec, settings):
+    if problem := _endpoint_problem(spec, settings) or _tools_problem(spec, settings, namespace):
         observed = dataclasses.replace(observed, config_error=problem, deployment=own_deployment())
         outcome.kind = "invalid_spec"
         return _finish(kube, bot, observed, previous, outcome)
@@ -79,6 +79,7 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
     try:
         for child in render.children(bot, spec):
             _apply(kube, child, outcome, on_write)
+        observed = dataclasses.replace(observed, tools=_tool_rbac(kube, bot, spec, previous, outcome, on_write))
         if state.resolved:
             desired = render.deployment(bot, spec, settings, state.checksum or "")
             rollout = state.checksum != previous.get("secretsChecksum")
@@ -110,6 +111,21 @@ def _endpoint_problem(spec: SlackBotSpec, settings: OperatorSettings) -> str | N
     return None
 
 
+def _tools_problem(spec: SlackBotSpec, settings: OperatorSettings, namespace: str) -> str | None:
+    """Why spec.tools names a namespace the operator does not let tools reach, or None."""
+    if "*" in settings.tool_namespaces:
+        return None
+    outside = [ns for ns in tool_rbac.rules_by_namespace(spec.tools, namespace)
+               if ns != namespace and ns not in settings.tool_namespaces]
+    if not outside:
+        return None
+    allowed = ", ".join(settings.tool_namespaces) or "none"
+    return (f"spec.tools names namespace{'s' if len(outside) > 1 else ''} {', '.join(outside)} outside the "
+            f"SlackBot's own ({namespace}), which the operator does not let tools reach (allowed besides a bot's own: "
+            f"{allowed}); remove {'them' if len(outside) > 1 else 'it'} or ask the cluster admin to add "
+            f"{'them' if len(outside) > 1 else 'it'} to the chart value tools.namespaces (H1BOT_TOOL_NAMESPACES)")
+
+
 def _apply(kube: Kube, desired: dict[str, Any], outcome: Outcome, on_write: Callable[[dict[str, Any]], None],
            rollout: bool = False) -> dict[str, Any]:
     applied = kube.apply(desired)
@@ -122,6 +138,38 @@ def _apply(kube: Kube, desired: dict[str, Any], outcome: Outcome, on_write: Call
         why = " (referenced Secret keys changed: rolling the bot)" if rollout else ""
         outcome.events.append((NORMAL, "Updated", f"Updated the fields h1bot manages on {kind} {child}{why}"))
     return applied.obj
+
+
+def _tool_rbac(kube: Kube, bot: dict[str, Any], spec: SlackBotSpec, previous: dict[str, Any], outcome: Outcome,
+               on_write: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Exactly the RBAC spec.tools names: applied where named, deleted where it was granted before and is not now."""
+    for child in tool_rbac.tool_rbac(bot, spec):
+        _apply(kube, child, outcome, on_write)
+    wanted = tool_rbac.tools_status(spec, bot["metadata"]["namespace"])
+    granted = ((previous.get("tools") or {}).get("namespaces")) or []
+    for stale in tool_rbac.stale_tool_rbac(bot, granted, wanted["namespaces"]):
+        if kube.delete_own(stale).action == "deleted":
+            outcome.events.append((NORMAL, "Deleted", f"Deleted {stale['kind']} {stale['metadata']['namespace']}/"
+                                                      f"{stale['metadata']['name']} (spec.tools no longer names "
+                                                      "that namespace)"))
+    return wanted
+
+
+def forget_tools(kube: Kube, bot: dict[str, Any]) -> None:
+    """A deleted SlackBot's tool RBAC (where its last status says it was granted), which carries no ownerReference
+    for garbage collection to follow. Only ours is deleted (the owner annotation names this uid)."""
+    granted = ((bot.get("status") or {}).get("tools") or {}).get("namespaces") or []
+    if not bot.get("metadata", {}).get("uid"):
+        return
+    for stale in tool_rbac.stale_tool_rbac(bot, granted, []):
+        try:
+            if kube.delete_own(stale).action == "deleted":
+                log.info("Deleted %s %s/%s of the deleted SlackBot %s/%s", stale["kind"],
+                         stale["metadata"]["namespace"], stale["metadata"]["name"], bot["metadata"]["namespace"],
+                         bot["metadata"]["name"])
+        except Exception as exc:  # logged: the next deletion or an admin removes it (label managed-by=h1bot-operator)
+            log.warning("Could not delete %s %s/%s of the deleted SlackBot: %s", stale["kind"],
+                        stale["metadata"]["namespace"], stale["metadata"]["name"], redact(str(exc)))
 
 
 def _disruption_budget(kube: Kube, bot: dict[str, Any], spec: SlackBotSpec, outcome: Outcome,

@@ -98,6 +98,9 @@ class OperatorSettings:
     require_secret_label: bool = True
     # Globs of the model base URLs a SlackBot may use (h1bot_api.endpoints); passed on to every bot.
     allowed_base_urls: tuple[str, ...] = DEFAULT_ALLOWED_BASE_URLS
+    # Namespaces beyond its own where a SlackBot's spec.tools may have the bot read or act ("*": any). Empty: only
+    # its own, so that the right to create a SlackBot never reaches into namespaces its author cannot use.
+    tool_namespaces: tuple[str, ...] = ()
 
     @property
     def clusterwide(self) -> bool:
@@ -129,6 +132,7 @@ class OperatorSettings:
                 raise ValueError(f"H1BOT_REQUIRE_SECRET_LABEL must be true or false, not {raw_label!r}")
             values["require_secret_label"] = raw_label in ("true", "1", "yes")
         values["allowed_base_urls"] = parse_patterns(env.get("H1BOT_ALLOWED_BASE_URLS"))
+        values["tool_namespaces"] = split_namespaces(env.get("H1BOT_TOOL_NAMESPACES", ""))
         if env.get("H1BOT_BOT_IMAGE", "").strip():
             values["bot_image"] = env["H1BOT_BOT_IMAGE"].strip()
         values.update(overrides)

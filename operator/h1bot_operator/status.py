@@ -24,6 +24,7 @@ class Observed:
     secrets: SecretsState | None = None  # None: not checked (e.g. the spec is broken)
     suspended: bool = False
     deployment: dict[str, Any] | None = None  # the bot Deployment as read from the API
+    tools: dict[str, Any] | None = None  # status.tools as applied (None: not reached, the previous one stays)
 
 
 def _ready_replicas(deployment: dict[str, Any] | None) -> int:
@@ -105,6 +106,8 @@ def compute(bot_name: str, observed: Observed, previous: dict[str, Any], now: st
         result["observedGeneration"] = gen
     if observed.secrets is not None and observed.secrets.checksum:
         result["secretsChecksum"] = observed.secrets.checksum
+    if observed.tools is not None:
+        result["tools"] = observed.tools
     return result
 
 

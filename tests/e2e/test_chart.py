@@ -18,8 +18,10 @@ from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, vali
 from h1bot_api import CREDENTIALS_LABEL
 from h1bot_api.botenv import OWNED_ENV
 from h1bot_api.spec import SlackBotSpec
+from h1bot_api.tools_spec import ACTION_NAMES, READABLE_RESOURCES
 from h1bot_operator import render as bot_render
 from h1bot_operator.settings import OperatorSettings
+from h1bot_operator.tool_rbac import rules_by_namespace
 from tests.e2e.helm_chart import CHART_DIR, KUBE_VERSION, NAMESPACE, RELEASE, only, render
 from tests.paths import REPO
 
@@ -48,6 +50,7 @@ EVERYTHING_CHANGED = {
     "resyncSeconds": 60,
     "secrets": {"requireOptInLabel": False},
     "models": {"allowedBaseURLs": ["https://api.openai.com/*", "https://*.openai.azure.com/*"]},
+    "tools": {"namespaces": ["payments", "checkout"]},
     "podMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}},
     "fullnameOverride": "chatops",
 }
@@ -160,7 +163,7 @@ def test_operator_runs_once_non_root_read_only_with_kopf_liveness_probes(chart):
     assert env == {"H1BOT_BOT_IMAGE": f"ghcr.io/h1bot/h1bot-bot:{chart.metadata['appVersion']}",
                    "H1BOT_NAMESPACES": "", "LOG_FORMAT": "text", "H1BOT_PEERING": "", "H1BOT_METRICS_PORT": "9090",
                    "H1BOT_RESYNC_SECONDS": "300", **NO_BOT_DEFAULTS, "H1BOT_REQUIRE_SECRET_LABEL": "true",
-                   "H1BOT_ALLOWED_BASE_URLS": "https://*"}
+                   "H1BOT_ALLOWED_BASE_URLS": "https://*", "H1BOT_TOOL_NAMESPACES": ""}
 
 
 def test_non_default_values_reach_the_objects(chart):
@@ -180,7 +183,8 @@ def test_non_default_values_reach_the_objects(chart):
                                  "H1BOT_BOTS_ENV": json.dumps(EVERYTHING_CHANGED["bots"]["env"],
                                                               separators=(",", ":")),
                                  "H1BOT_REQUIRE_SECRET_LABEL": "false",
-                                 "H1BOT_ALLOWED_BASE_URLS": "https://api.openai.com/*,https://*.openai.azure.com/*"}
+                                 "H1BOT_ALLOWED_BASE_URLS": "https://api.openai.com/*,https://*.openai.azure.com/*",
+                                 "H1BOT_TOOL_NAMESPACES": "payments,checkout"}
     assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
     for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
         assert pod["spec"][key] == EVERYTHING_CHANGED[key]
@@ -425,3 +429,22 @@ def test_namespace_users_get_slackbots_through_the_built_in_view_edit_and_admin_
     assert not any(r["resources"] != ["slackbots"] and set(r["verbs"]) - {"get", "list", "watch"}
                    for r in view + edit + admin), "nothing but SlackBots is granted"
     assert not [r for r in only(render(chart, {"aggregateRoles": False}), "ClusterRole") if aggregated(r)]
+
+
+def test_the_operator_holds_every_permission_a_bots_tools_may_grant(chart):
+    """Kubernetes lets a Role be written only with permissions its author holds: every rule spec.tools can render
+    (all readable resources, logs, both actions) is one the chart grants the operator, in both RBAC modes."""
+    tools = SlackBotSpec.parse({
+        "model": {"name": "gpt-4o-mini"},
+        "secrets": {k: {"name": "s", "key": k} for k in ("slackBotToken", "slackAppToken", "openAIAPIKey")},
+        "tools": {"kubernetes": {"resources": list(READABLE_RESOURCES), "logs": {}},
+                  "actions": [{"name": name} for name in ACTION_NAMES]}}).tools
+    (wanted,) = rules_by_namespace(tools, NAMESPACE).values()
+    for values in ({}, {"watchNamespaces": [NAMESPACE]}):
+        objects = render(chart, values)
+        rules = [r for role in [*operator_cluster_roles(objects), *only(objects, "Role")] for r in role["rules"]]
+        missing = [(group, resource, verb) for rule in wanted for group in rule["apiGroups"]
+                   for resource in rule["resources"] for verb in rule["verbs"]
+                   if not grants(rules, group, resource, verb)]
+        assert missing == [], values
+        assert not any(grants(rules, "", "secrets", verb) for verb in ("create", "patch", "delete")), values

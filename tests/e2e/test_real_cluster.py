@@ -305,3 +305,38 @@ def test_a_bot_that_says_it_cannot_answer_makes_its_slackbot_not_ready(namespace
                        c["reason"] == "BotNotReady" and c, timeout=30, interval=0.5, message="Ready=False BotNotReady")
     assert ready["status"] == "False" and ready["message"].endswith(health["message"])
     assert table_row(kubectl, name)["BOT"] == "SlackAuthRevoked"
+
+
+def test_tools_grant_the_bot_exactly_their_reads_and_actions_in_its_namespace(namespace: Namespace,
+                                                                              operator: OperatorProcess):
+    """examples/tools/slackbot.yaml with its namespaces left to the bot's own: the real authorizer lets the bot's
+    ServiceAccount read pods, events and logs and scale or restart deployments there, and nothing else."""
+    kubectl = namespace.kubectl
+    secret = example("secret.yaml", namespace.name)
+    bot = example("tools/slackbot.yaml", namespace.name)
+    tools = bot["spec"]["tools"]
+    tools["kubernetes"].pop("namespaces")
+    for action in tools["actions"]:
+        action.pop("namespaces")
+    applied = kubectl.apply([secret, bot])
+    assert applied.returncode == 0, applied.stderr
+    user = service_account_user(namespace.name, bot["metadata"]["name"])
+    wait_until(lambda: kubectl.can_i("list", "pods", user), timeout=30, interval=0.5,
+               message=f"{user} may list pods")
+    allowed = {
+        "list events": kubectl.can_i("list", "events", user),
+        "read logs": kubectl.can_i("get", "pods", user, subresource="log"),
+        "scale deployments": kubectl.can_i("patch", "deployments", user, subresource="scale"),
+        "restart deployments": kubectl.can_i("patch", "deployments", user),
+    }
+    assert all(allowed.values()), allowed
+    denied = {
+        "list Secrets": kubectl.can_i("list", "secrets", user),
+        "delete pods": kubectl.can_i("delete", "pods", user),
+        "exec into pods": kubectl.can_i("create", "pods", user, subresource="exec"),
+        "delete deployments": kubectl.can_i("delete", "deployments", user),
+        "list configmaps (not in this spec)": kubectl.can_i("list", "configmaps", user),
+    }
+    assert not any(denied.values()), {what: may for what, may in denied.items() if may}
+    status = reconciled(kubectl, bot["metadata"]["name"])["status"]
+    assert status["tools"]["namespaces"] == [namespace.name]

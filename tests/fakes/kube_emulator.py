@@ -53,6 +53,7 @@ from tests.fakes.kube_protocol import (
     status_body,
     stored_form,
 )
+from tests.fakes.kube_tools_api import ToolsAPI
 from tests.fakes.kube_validation import canonical_quantities, validate
 from tests.paths import CRD_PATH
 
@@ -71,6 +72,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     unauthorized: list[str] = attrs.field(factory=list)  # "METHOD path" of each request answered 401
     validation: bool = True  # refuse invalid names, labels and quantities like the API server
     canonical_quantities: bool = True  # store resource quantities in canonical form like the API server
+    tools: ToolsAPI = attrs.field(factory=ToolsAPI)  # pods/log, deployments/scale, RBAC (tests/fakes/kube_tools_api)
     _store: dict[Any, dict[tuple[str | None, str], dict[str, Any]]] = attrs.field(
         factory=lambda: defaultdict(dict), init=False)
     _log: dict[Any, tuple[list[int], list[dict[str, Any]]]] = attrs.field(
@@ -124,6 +126,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
         if self.accepted_tokens is not None and not self._authenticated(raw_request):
             self.unauthorized.append(f"{raw_request.method} {raw_request.path}")
             return aiohttp.web.json_response(status_body(401, "Unauthorized", "Unauthorized"), status=401)
+        if (served := await self.tools.serve(self, raw_request)) is not None:
+            return served
         if re.fullmatch(r"/api/v1/namespaces/?", raw_request.path):  # kmock's URL parser cannot parse this one
             if raw_request.query.get("watch") in ("true", "1"):
                 return await self._watch_namespaces(raw_request)

@@ -22,7 +22,8 @@ EXAMPLE_BOT = yaml.safe_load((REPO / "examples" / "slackbot.yaml").read_text())
 
 def operator_settings() -> OperatorSettings:
     return OperatorSettings(bot_image=TEST_IMAGE, liveness_endpoint="", metrics_port=0, retry_delay=0.5,
-                            retry_delay_max=2, workers=4)
+                            retry_delay_max=2, workers=4,
+                            tool_namespaces=("payments",))
 
 
 def secret(name: str, namespace: str = "default", **values: str) -> dict[str, Any]:

@@ -68,6 +68,7 @@ def test_printer_columns_show_model_effective_model_readiness_phase_the_bots_ver
         "Ready": '.status.conditions[?(@.type=="Ready")].status',
         "Phase": ".status.phase",
         "Bot": ".status.bot.reason",
+        "Tools": ".status.tools.enabled",  # -o wide only
         "Message": '.status.conditions[?(@.type=="Ready")].message',  # -o wide only
         "Age": ".metadata.creationTimestamp",
     }
@@ -270,7 +271,8 @@ def _compare(schema: dict, model_cls, path: str, mismatches: list):
         literals = [a for a in getattr(field.annotation, "__args__", ()) if get_origin(a) is Literal]
         if "enum" in node and literals and set(node["enum"]) != set(get_args(literals[0])):
             mismatches.append(f"{path}.{camel}: CRD enum {node['enum']} != model {get_args(literals[0])}")
-        if "default" in node and field.default != node["default"]:
+        default = list(field.default) if isinstance(field.default, tuple) else field.default  # tuples: frozen lists
+        if "default" in node and default != node["default"]:
             mismatches.append(f"{path}.{camel}: CRD default {node['default']!r} != model {field.default!r}")
         annotation = field.annotation
         nested = next((a for a in getattr(annotation, "__args__", (annotation,)) if hasattr(a, "model_fields")), None)

@@ -1,0 +1,123 @@
+"""The bot's cluster tools, run with the bot's own kube login (its ServiceAccount in a pod): Kubernetes RBAC, as the
+operator rendered it from spec.tools (h1bot_operator/tool_rbac.py), is the last line. A refused request (403) or a
+missing object (404) becomes a ToolResult with `refused` set, a reason the model reads; never an exception.
+
+Interface for the engine's tool loop (core/tools.py's module docstring shows the whole loop):
+    tools = KubeTools(api_client)                         # h1bot_kube.api_client(), shared with adapters/kube.py
+    result = await tools.lookup(lookup)                   # core.tools.Lookup → ToolResult (pods, events, logs, ...)
+    result = await tools.run_action(proposal)             # core.tools.ActionProposal, only after an admin approves
+Blocking requests run in a worker thread (`asyncio.to_thread`) with a request timeout; `now` (for the restart
+annotation) is passed in by the caller, like every clock read.
+"""
+
+import asyncio
+import json
+from typing import Any
+
+import urllib3
+
+from h1bot_api.tools_spec import READABLE_RESOURCES
+from h1bot_bot.core import kube_view
+from h1bot_bot.core.tools import EVENTS, LIST, LOGS, ActionProposal, Lookup, ToolResult
+
+MERGE_PATCH = "application/merge-patch+json"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
+VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "networking.k8s.io": "v1", "autoscaling": "v2"}
+UNREACHABLE = (OSError, urllib3.exceptions.HTTPError)  # connection refused, timeouts, TLS: a result, not a crash
+MAX_LIST = 500  # objects per list call; the model is told when there are more
+
+
+class RequestFailed(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def collection_path(resource: str, namespace: str) -> str:
+    group = READABLE_RESOURCES[resource]
+    base = f"/api/{VERSIONS[group]}" if not group else f"/apis/{group}/{VERSIONS[group]}"
+    return f"{base}/namespaces/{namespace}/{resource}"
+
+
+def refusal(status: int, message: str, what: str) -> str:
+    if status == 403:
+        return (f"the bot's ServiceAccount may not {what} (Kubernetes RBAC refused it: {message}). Only what "
+                "spec.tools grants is allowed.")
+    if status == 404:
+        return f"not found: {what} ({message})"
+    return f"the Kubernetes API failed to {what}: ({status}) {message}"
+
+
+class KubeTools:
+    def __init__(self, api_client: Any, timeout: float = 10.0) -> None:
+        self.api, self.timeout = api_client, timeout
+
+    def _request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
+                 content_type: str = "application/json", raw: bool = False) -> Any:
+        headers = {"Accept": "text/plain" if raw else "application/json", "Content-Type": content_type}
+        _, url, headers, body, _ = self.api.param_serialize(
+            method=method, resource_path=path, query_params=list((query or {}).items()), header_params=headers,
+            body=body, auth_settings=["BearerToken"])
+        response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=self.timeout)
+        response.read()
+        text = response.data.decode("utf-8", "replace") if response.data else ""
+        if response.status >= 400:
+            try:
+                message = json.loads(text).get("message") or str(response.reason)
+            except ValueError:
+                message = text[:300] or str(response.reason)
+            raise RequestFailed(response.status, message)
+        return text if raw else (json.loads(text) if text else {})
+
+    async def lookup(self, request: Lookup) -> ToolResult:
+        return await asyncio.to_thread(self._lookup, request)
+
+    def _lookup(self, request: Lookup) -> ToolResult:
+        ns = request.namespace
+        try:
+            if request.tool == LIST and request.name:
+                obj = self._request("GET", f"{collection_path(request.resource, ns)}/{request.name}")
+                return ToolResult(kube_view.object_text(obj))
+            if request.tool == LIST:
+                found = self._request("GET", collection_path(request.resource, ns), {"limit": MAX_LIST})
+                more = " (more not shown)" if (found.get("metadata") or {}).get("continue") else ""
+                return ToolResult(kube_view.object_lines(request.resource, found.get("items") or []) + more)
+            if request.tool == EVENTS:
+                found = self._request("GET", collection_path("events", ns), {"limit": MAX_LIST})
+                return ToolResult(kube_view.event_lines(found.get("items") or [], request.name))
+            if request.tool == LOGS:
+                query: dict[str, Any] = {"tailLines": request.lines}
+                if request.container:
+                    query["container"] = request.container
+                if request.previous:
+                    query["previous"] = "true"
+                text = self._request("GET", f"/api/v1/namespaces/{ns}/pods/{request.name}/log", query, raw=True)
+                lines = text.splitlines()[-request.lines:]  # the cap holds whatever the server returns
+                return ToolResult("\n".join(lines) or "(the log is empty)", keep="tail")
+        except RequestFailed as exc:
+            return ToolResult(refused=refusal(exc.status, exc.message, f"read {request.description()}"))
+        except UNREACHABLE as exc:
+            return ToolResult(refused=f"the Kubernetes API could not be reached to read {request.description()} "
+                                      f"({type(exc).__name__})")
+        return ToolResult(refused=f"unknown lookup {request.tool!r}")
+
+    async def run_action(self, proposal: ActionProposal, now: str) -> ToolResult:
+        """Run an approved action; `now` (RFC 3339) is the restart stamp. The result says what changed."""
+        return await asyncio.to_thread(self._run_action, proposal, now)
+
+    def _run_action(self, proposal: ActionProposal, now: str) -> ToolResult:
+        path = f"/apis/apps/v1/namespaces/{proposal.namespace}/deployments/{proposal.deployment}"
+        try:
+            if proposal.action == "scale":
+                scaled = self._request("PATCH", path + "/scale", body={"spec": {"replicas": proposal.replicas}},
+                                       content_type=MERGE_PATCH)
+                return ToolResult(f"deployment {proposal.deployment} in {proposal.namespace} scaled to "
+                                  f"{(scaled.get('spec') or {}).get('replicas', proposal.replicas)} replicas")
+            patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+            self._request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+            return ToolResult(f"deployment {proposal.deployment} in {proposal.namespace} restarted at {now}")
+        except RequestFailed as exc:
+            return ToolResult(refused=refusal(exc.status, exc.message, proposal.description()))
+        except UNREACHABLE as exc:
+            return ToolResult(refused=f"the Kubernetes API could not be reached to {proposal.description()} "
+                                      f"({type(exc).__name__}); nothing was changed, unless the request arrived")

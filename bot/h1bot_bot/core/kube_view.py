@@ -1,0 +1,94 @@
+"""Kubernetes objects as the text a tool returns to the model (pure): short, one line per object for lists, and
+never a secret's value: a container env entry from `valueFrom` is shown by where it comes from, not what it holds,
+and annotations that may copy whole manifests (last-applied-configuration) and managedFields are dropped.
+"""
+
+import json
+from typing import Any
+
+DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def _env_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    source = entry.get("valueFrom")
+    if source is None:
+        return entry
+    kind = next(iter(source), "valueFrom")
+    ref = source.get(kind) or {}
+    where = "/".join(str(ref[k]) for k in ("name", "key") if k in ref) or ref.get("fieldPath", "")
+    return {"name": entry.get("name"), "valueFrom": f"{kind} {where} (value not shown)".replace("  ", " ")}
+
+
+def _containers(spec: dict[str, Any]) -> None:
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        for container in spec.get(key) or ():
+            if "env" in container:
+                container["env"] = [_env_entry(e) for e in container["env"]]
+
+
+def sanitized(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `obj` safe to show: no env valueFrom contents, no managedFields, no last-applied annotation."""
+    obj = json.loads(json.dumps(obj))
+    meta = obj.get("metadata") or {}
+    meta.pop("managedFields", None)
+    for key in DROPPED_ANNOTATIONS:
+        (meta.get("annotations") or {}).pop(key, None)
+    spec = obj.get("spec") or {}
+    _containers(spec)
+    _containers(((spec.get("template") or {}).get("spec")) or {})  # deployments, jobs, ...
+    _containers(((((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")) or {})
+    return obj
+
+
+def _pod_line(pod: dict[str, Any]) -> str:
+    status = pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    ready = sum(1 for c in containers if c.get("ready"))
+    restarts = sum(int(c.get("restartCount") or 0) for c in containers)
+    reasons = []
+    for c in containers:
+        waiting = (c.get("state") or {}).get("waiting") or {}
+        last = (c.get("lastState") or {}).get("terminated") or {}
+        if waiting.get("reason"):
+            reasons.append(f"{c.get('name')}: {waiting['reason']}")
+        if last.get("reason"):
+            reasons.append(f"{c.get('name')} last exit: {last['reason']} (code {last.get('exitCode')})")
+    return (f"{pod['metadata']['name']}  phase={status.get('phase', '?')}  ready={ready}/{len(containers)}  "
+            f"restarts={restarts}" + (f"  {'; '.join(reasons)}" if reasons else ""))
+
+
+def _deployment_line(dep: dict[str, Any]) -> str:
+    spec, status = dep.get("spec") or {}, dep.get("status") or {}
+    return (f"{dep['metadata']['name']}  replicas={spec.get('replicas', '?')}  ready={status.get('readyReplicas', 0)}"
+            f"  updated={status.get('updatedReplicas', 0)}  available={status.get('availableReplicas', 0)}")
+
+
+def object_lines(resource: str, items: list[dict[str, Any]]) -> str:
+    """One line per object; pods and deployments with their health, other kinds by name."""
+    if not items:
+        return f"no {resource} found"
+    line = {"pods": _pod_line, "deployments": _deployment_line}.get(
+        resource, lambda o: str((o.get("metadata") or {}).get("name")))
+    return "\n".join(line(item) for item in items)
+
+
+def object_text(obj: dict[str, Any]) -> str:
+    """One object in full (sanitized), as compact JSON."""
+    return json.dumps(sanitized(obj), separators=(",", ":"), sort_keys=True)
+
+
+def event_lines(events: list[dict[str, Any]], about: str = "") -> str:
+    """Events oldest first, one a line: `time type reason kind/name: message (xN)`; only those about `about`."""
+    chosen = [e for e in events if not about or (e.get("involvedObject") or {}).get("name") == about]
+    if not chosen:
+        return f"no events about {about}" if about else "no events"
+
+    def when(event: dict[str, Any]) -> str:
+        return event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or ""
+    lines = []
+    for e in sorted(chosen, key=when):
+        obj = e.get("involvedObject") or {}
+        count = f" (x{e['count']})" if (e.get("count") or 1) > 1 else ""
+        what = f"{obj.get('kind', '')}/{obj.get('name', '')}"
+        lines.append(f"{when(e)} {e.get('type', '')} {e.get('reason', '')} {what}: {e.get('message', '')}{count}")
+    return "\n".join(lines)
