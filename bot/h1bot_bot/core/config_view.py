@@ -390,8 +390,12 @@ def models_text(model_ids: Iterable[str] | None, current: str, allowed: Sequence
 
 
 def debug_text(*, version: str, uptime_seconds: float, model: str, thread_tokens: int, threshold_tokens: int,
-               summarization: str, last_error: str | None, source: str = "") -> str:
-    """The `debug` reply. `summarization` says how this thread would be summarized (from the summarizer)."""
+               summarization: str, last_error: str | None, source: str = "", bounded: bool = False,
+               tokenizer_exact: bool = True) -> str:
+    """The `debug` reply. `summarization` says how this thread would be summarized (from the summarizer).
+
+    `bounded`: `thread_tokens` is the UTF-8 byte bound (the thread is under the threshold even so, and was not
+    tokenized); `tokenizer_exact=False`: the model has its own tokenizer, so tiktoken's counts are estimates."""
     minutes, seconds = divmod(int(uptime_seconds), 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
@@ -399,8 +403,11 @@ def debug_text(*, version: str, uptime_seconds: float, model: str, thread_tokens
     lines = [f"*Version*: {_code(version)}   *Uptime*: {uptime}" + (f"   *Config from*: {_code(source)}"
                                                                      if source else ""),
              f"*Model*: {_code(model)}",
-             f"*This thread*: {thread_tokens:,} tokens of history; summarized above {threshold_tokens:,}"
-             f" ({'over' if thread_tokens > threshold_tokens else 'under'} the threshold)",
+             f"*This thread*: {'at most ' if bounded else ''}{thread_tokens:,} tokens of history; summarized above"
+             f" {threshold_tokens:,} ({'over' if thread_tokens > threshold_tokens else 'under'} the threshold)"
+             + (" — an upper bound from its UTF-8 bytes: answers load the tokenizer only for threads that could"
+                " exceed the threshold" if bounded else "")
+             + ("" if tokenizer_exact else f"; counts are estimates: tiktoken, not {_code(model)}'s own tokenizer"),
              f"*Summarization*: {escape(summarization)}",
              "*Last error*: " + (_code(_truncated(redact(last_error), 500)) if last_error else "none")]
     return "\n".join(lines)

@@ -122,15 +122,20 @@ class ChatOps:
         except ConfigError as exc:
             return Reply(f":warning: My configuration cannot work here: {escape(str(exc))}")
         chat = await self.reader.chat(request.incoming, channel.system_prompt)
-        await self.tokenizers.load(channel.model)  # `debug` counts exactly
-        count = self.tokenizers.count_tokens(channel.model)
-        tokens = sum(count(message) for message in chat if message["role"] != "system")
-        plan = await self.summarization.plan(chat, channel)
+        history = [message for message in chat if message["role"] != "system"]
+        counter = self.tokenizers.counter(channel.model)
+        bound = sum(counter.bound_message(message) for message in history)  # no tokenizer needed when it fits
+        bounded = bound <= channel.limits.threshold_tokens
+        if not bounded:
+            await self.tokenizers.load(channel.model)  # counted exactly (in a worker thread)
+        tokens = bound if bounded else sum(counter.count_message(message) for message in history)
+        plan = await self.summarization.plan(chat, channel, exact=not bounded)
         return Reply(debug_text(version=self.version, uptime_seconds=time.monotonic() - self.started,
                                 model=channel.model, thread_tokens=tokens,
                                 threshold_tokens=channel.limits.threshold_tokens, summarization=plan,
                                 last_error=max(errors) if errors else None,  # ISO time first: the latest
-                                source=config.source))
+                                source=config.source, bounded=bounded,
+                                tokenizer_exact=channel.limits.info.tokenizer_exact))
 
     async def summarize(self, request: CommandRequest) -> Reply:
         channel = self._channel(request.channel)

@@ -118,8 +118,9 @@ class Summarization:
         self._record("summarize-command", channel, summary.stats, time.perf_counter() - started, thread)
         return summary.text
 
-    async def plan(self, chat: list[ChatMessage], channel: ChannelConfig) -> str:
-        """How the thread would be summarized, without calling the model (for the `debug` command)."""
+    async def plan(self, chat: list[ChatMessage], channel: ChannelConfig, exact: bool = True) -> str:
+        """How the thread would be summarized, without calling the model (for the `debug` command); `exact=False`
+        lets a history that fits by its byte bound go uncounted."""
         system, history = split_system(chat)
         settings = self.settings(channel, system)
         counter = self.counter(channel.model)
@@ -128,7 +129,7 @@ class Summarization:
             return counter.truncate(text, settings.summary_cap)
 
         result = await compress_history(history, counter, settings, dry_run, None, model=channel.model,
-                                        exact=True)
+                                        exact=exact)
         stats = result.stats
         cached = sum(1 for chunk_text in (c.text for c in result.chunks)
                      if self.cache.key(chunk_text, model=channel.model, level=1,
