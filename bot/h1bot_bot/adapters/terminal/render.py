@@ -16,6 +16,7 @@ from rich.text import Text
 
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)>")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _STRIKE = re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)(?<=\S)~(?![\w~])")
 
@@ -26,6 +27,7 @@ def mrkdwn_to_markdown(text: str) -> str:
     for index in range(0, len(parts), 2):
         part = _LINK.sub(r"[\2](\1)", parts[index])
         part = _BARE_LINK.sub(r"\1", part)
+        part = _MENTION.sub(r"@\1", part)
         part = _BOLD.sub(r"**\1**", part)
         parts[index] = _STRIKE.sub(r"~~\1~~", part)
     return "".join(parts).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
