@@ -1,6 +1,6 @@
 """One `h1bot chat` session: the bot's engine wired to the terminal surface (assembly, like app.py for Slack).
 
-The spec and its overrides come from the manifest and the state file beside it (RuntimeConfig with a FileStore, as
+The spec and its overrides come from the manifest and the state file beside it (LiveConfig with a FileStore, as
 `h1bot-bot --spec`); each line is a message in the thread, answered by the same pipeline and ChatOps commands as in
 Slack. After an answer that summarized the history, a note says how many summarization calls and tokens it cost.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from h1bot_api.spec import ConfigError
 from h1bot_bot.adapters.llm import LLMClient
-from h1bot_bot.adapters.state_file import StateFile
+from h1bot_bot.adapters.state_file import FileStore, StateFile
 from h1bot_bot.adapters.terminal.prompt import LineReader
 from h1bot_bot.adapters.terminal.render import Renderer
 from h1bot_bot.adapters.terminal.surface import BOT, LegacyGateway, TerminalSurface, TerminalThread, ThreadNames
@@ -20,9 +20,9 @@ from h1bot_bot.chatops import ChatOps
 from h1bot_bot.core.budget import system_prompt_tokens
 from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.slack_export import ExportedThread
+from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.metrics import Metrics
 from h1bot_bot.pipeline import ReplyPipeline
-from h1bot_bot.runtime_config import FileStore, RuntimeConfig
 
 OK, ANSWER_FAILED, ENDPOINT_FAILED = 0, 1, 3
 ENDPOINT_ERRORS = frozenset({"auth", "permission", "connection", "model_not_found"})
@@ -52,7 +52,7 @@ class ChatSession:
         self.metrics = Metrics()
         self.router = CommandRouter()
         self.llm: LLMClient | None = None
-        self.config: RuntimeConfig | None = None
+        self.config: LiveConfig | None = None
         self.pipeline: ReplyPipeline | None = None
         self.surface: TerminalSurface | None = None
 
@@ -65,8 +65,8 @@ class ChatSession:
         gateway = LegacyGateway(self.surface)
         state = StateFile.beside(self.spec_path)
         loaded = await asyncio.to_thread(state.load)  # a bad state file is moved aside and logged, never fatal
-        self.config = RuntimeConfig(self.spec, loaded.runtime, source=f"file:{self.spec_path}",
-                                    store=FileStore(state))
+        self.config = LiveConfig(self.spec, loaded.runtime, source=f"file:{self.spec_path}",
+                                 store=FileStore(state))
         self.llm = LLMClient(api_key=self.api_key, base_url=self.base_url, organization=self.organization,
                              timeout=120.0, attempts=2, backoff=0.5, backoff_max=2.0)
         self.pipeline = ReplyPipeline(self.config.holder, gateway, self.llm, BOT, self.metrics, router=self.router,
