@@ -110,15 +110,6 @@ def identity_of(as_user: str | None) -> tuple[str, str]:
     return (name if _SLACK_ID.match(name) else re.sub(r"\W", "_", name)), name
 
 
-def with_admin(spec: Mapping[str, Any], user: str) -> dict[str, Any]:
-    """`--admin`: `user` is among the spec's admins for this session (the manifest file is not changed)."""
-    spec = dict(spec)
-    access = dict(spec.get("access") or {})
-    access["admins"] = [*(a for a in access.get("admins") or () if a != user), user]
-    spec["access"] = access
-    return spec
-
-
 def history_path() -> Path:
     """The chat's line history (prompt_toolkit's FileHistory)."""
     return Path.home() / ".local" / "state" / "h1bot" / "chat_history"
@@ -194,12 +185,11 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str], renderer) -> in
         base_url, api_key, server = await start_endpoint(choice, renderer, stack, env)
         if server is not None:
             spec = spec_for_embedded_model(spec, server.model_id, KNOWN_MODELS[EMBEDDED_MODEL])
-        if args.admin:
-            spec = with_admin(spec, user)
         session = ChatSession(spec, spec_path=args.spec, renderer=renderer, base_url=base_url, api_key=api_key,
                               organization=env.get("OPENAI_ORG_ID") or None, user=user, user_name=name,
                               exported=exported, endpoint=choice.describe() if server is None else
-                              f"{server.base_url} (the embedded model {server.model_id})")
+                              f"{server.base_url} (the embedded model {server.model_id})",
+                              admin=True if args.admin else None)
         stack.push_async_callback(session.close)
         try:
             await session.start()

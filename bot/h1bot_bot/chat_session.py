@@ -12,17 +12,18 @@ from typing import Any
 
 from h1bot_api.spec import ConfigError
 from h1bot_bot.adapters.llm import LLMClient
+from h1bot_bot.adapters.metrics import Metrics
 from h1bot_bot.adapters.state_file import FileStore, StateFile
 from h1bot_bot.adapters.terminal.prompt import LineReader
 from h1bot_bot.adapters.terminal.render import Renderer
-from h1bot_bot.adapters.terminal.surface import BOT, LegacyGateway, TerminalSurface, TerminalThread, ThreadNames
-from h1bot_bot.chatops import ChatOps
+from h1bot_bot.adapters.terminal.surface import BOT, TerminalSurface, TerminalThread, ThreadNames
+from h1bot_bot.adapters.tokenizers import Tokenizers
 from h1bot_bot.core.budget import system_prompt_tokens
 from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.slack_export import ExportedThread
+from h1bot_bot.core.tokens import EncodingUnavailable
 from h1bot_bot.engine.live_config import LiveConfig
-from h1bot_bot.metrics import Metrics
-from h1bot_bot.pipeline import ReplyPipeline
+from h1bot_bot.wiring import Engine, build_engine
 
 OK, ANSWER_FAILED, ENDPOINT_FAILED = 0, 1, 3
 ENDPOINT_ERRORS = frozenset({"auth", "permission", "connection", "model_not_found"})
@@ -45,15 +46,17 @@ def _total(metrics: Metrics, name: str) -> float:
 class ChatSession:
     def __init__(self, spec: dict[str, Any], *, spec_path: str, renderer: Renderer, base_url: str, api_key: str,
                  organization: str | None, user: str, user_name: str, exported: ExportedThread | None = None,
-                 endpoint: str = ""):
+                 endpoint: str = "", admin: bool | None = None):
         self.spec, self.spec_path, self.renderer = spec, spec_path, renderer
         self.base_url, self.api_key, self.organization = base_url, api_key, organization
         self.user, self.user_name, self.exported, self.endpoint = user, user_name, exported, endpoint
+        self.admin = admin  # --admin: True (the engine's say for this surface); None: spec.access.admins
         self.metrics = Metrics()
+        self.tokenizers = Tokenizers()
         self.router = CommandRouter()
         self.llm: LLMClient | None = None
         self.config: LiveConfig | None = None
-        self.pipeline: ReplyPipeline | None = None
+        self.engine: Engine | None = None
         self.surface: TerminalSurface | None = None
 
     async def start(self) -> "ChatSession":
@@ -62,33 +65,30 @@ class ChatSession:
         thread = TerminalThread(exported.messages if exported else None, exported.thread_ts if exported else "")
         names = ThreadNames({**(exported.names if exported else {}), self.user: self.user_name})
         self.surface = TerminalSurface(self.renderer, thread, names)
-        gateway = LegacyGateway(self.surface)
         state = StateFile.beside(self.spec_path)
         loaded = await asyncio.to_thread(state.load)  # a bad state file is moved aside and logged, never fatal
         self.config = LiveConfig(self.spec, loaded.runtime, source=f"file:{self.spec_path}",
                                  store=FileStore(state))
         self.llm = LLMClient(api_key=self.api_key, base_url=self.base_url, organization=self.organization,
                              timeout=120.0, attempts=2, backoff=0.5, backoff_max=2.0)
-        self.pipeline = ReplyPipeline(self.config.holder, gateway, self.llm, BOT, self.metrics, router=self.router,
-                                      update_interval=0.05, streams=gateway.streams)
-        ChatOps(self.config, self.pipeline).register(self.router)
+        self.engine = build_engine(self.surface, BOT, self.config, self.llm, self.tokenizers, self.metrics,
+                                   self.router, admin=self.admin)
         self.config.use_tokenizer(self._count_prompt_tokens)
         for problem in self.config.current.problems():
             self.renderer.note(f"configuration problem: {problem}")
-        await self.config.begin(gateway.post)
+        await self.config.begin(self.surface.tell)
         self._greet()
         return self
 
     def _count_prompt_tokens(self, model: str, text: str) -> int:
         try:
-            counter = self.pipeline.counter(model)
-        except Exception as exc:
+            return system_prompt_tokens(self.tokenizers.counter(model), text)
+        except EncodingUnavailable as exc:
             raise ConfigError(f"cannot load the tokenizer for {model}: {exc}") from None
-        return system_prompt_tokens(counter, text)
 
     def _greet(self) -> None:
         spec = self.config.current.spec
-        admin = self.user in spec.access.admins
+        admin = self.admin if self.admin is not None else self.user in spec.access.admins
         lines = [f"_SlackBot from {self.spec_path}; model {spec.model.name} at {self.endpoint}._",
                  f"_You are {self.user_name} ({self.user}){', an admin' if admin else ', not an admin'}._"]
         if self.exported:
@@ -111,7 +111,7 @@ class ChatSession:
         incoming = self.surface.say(self.user, text)
         calls, tokens = _total(self.metrics, "h1bot_summarize_calls_total"), \
             _total(self.metrics, "h1bot_summarized_tokens_total")
-        outcome = await self.pipeline.handle(incoming)
+        outcome = await self.engine.dispatcher.handle(incoming)
         calls = _total(self.metrics, "h1bot_summarize_calls_total") - calls
         tokens = _total(self.metrics, "h1bot_summarized_tokens_total") - tokens
         if calls:

@@ -1,11 +1,9 @@
 """The terminal as a surface (core/surface.py): one thread kept in memory, shown with the Renderer.
 
 The thread is Slack-shaped message dicts like a Slack thread's (the user's lines, the bot's answers and command
-replies, optionally an exported thread before them), so the engine reads it exactly as it reads Slack. `LegacyGateway`
-serves the same thread to today's ReplyPipeline (which still calls Slack-shaped `post`/`thread`/`streams.open`).
+replies, optionally an exported thread before them), so the engine reads it exactly as it reads Slack.
 """
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,53 +112,13 @@ class TerminalSurface:
     def open_answer(self, incoming: Incoming, *, allow_user_mentions: bool) -> TerminalReplyWriter:
         return TerminalReplyWriter(self)
 
+    async def tell(self, channel: str, thread_ts: str, text: str) -> None:
+        """A message (mrkdwn) the configuration has for the thread (e.g. an override the spec no longer admits)."""
+        self.show(text)
+
     def stop_answer(self) -> bool:
         """Ctrl-C: the answer being written is marked stopped (the caller cancels its task); False when none."""
         if self.current is None:
             return False
         self.current.stopped = True
         return True
-
-
-class _LegacyStreams:
-    """`ReplyStreams` as today's ReplyPipeline uses it, opening terminal writers."""
-
-    def __init__(self, surface: TerminalSurface):
-        self.surface = surface
-        self.owner = "terminal"
-        self.in_flight: set[str] = set()
-
-    def open(self, channel: str, thread_ts: str, **_: Any) -> TerminalReplyWriter:
-        writer = TerminalReplyWriter(self.surface)
-        writer.channel, writer.thread_ts = channel, thread_ts
-        return writer
-
-
-class LegacyGateway:
-    """The Slack-shaped calls of today's ReplyPipeline (SlackGateway's) answered by the terminal surface.
-
-    Goes when the engine talks to `Surface` (issue 11 §1)."""
-
-    def __init__(self, surface: TerminalSurface):
-        self.surface = surface
-        self.names = surface.names
-        self.streams = _LegacyStreams(surface)
-
-    async def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
-        return await self.surface.thread_messages()
-
-    async def post(self, channel: str, thread_ts: str, text: str, metadata: dict[str, Any] | None = None) -> str:
-        self.surface.show(text)
-        return self.surface.conversation.messages[-1]["ts"]
-
-    async def post_blocks(self, channel: str, thread_ts: str, text: str, blocks: list[dict[str, Any]]) -> str:
-        self.surface.show(text, blocks=blocks)
-        return self.surface.conversation.messages[-1]["ts"]
-
-    async def post_ephemeral(self, channel: str, thread_ts: str, user: str, text: str,
-                             blocks: list[dict[str, Any]] | None = None) -> str:
-        return await (self.post_blocks(channel, thread_ts, text, blocks) if blocks
-                      else self.post(channel, thread_ts, text))
-
-    async def update(self, channel: str, ts: str, text: str, metadata: dict[str, Any] | None = None) -> None:
-        await asyncio.sleep(0)  # the terminal never leaves a reply unfinished across runs: nothing to repair
