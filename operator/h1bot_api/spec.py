@@ -198,7 +198,10 @@ class SlackBotSpec(_Model):
     model: ModelSpec
     summarization: SummarizationSpec = SummarizationSpec()
     persona: PersonaSpec = PersonaSpec()
-    secrets: SecretsSpec
+    # Required by the CRD and by the operator (the pod's credentials: parse with `require_secrets=True`); optional
+    # for the bot itself, which reads its credentials from the environment: `h1bot chat --spec` and `h1bot-bot
+    # --spec` take a manifest without it.
+    secrets: SecretsSpec | None = None
     access: AccessSpec = AccessSpec()
     suspend: bool = False
     slack: SlackSpec = SlackSpec()
@@ -223,16 +226,20 @@ class SlackBotSpec(_Model):
         return self
 
     @classmethod
-    def parse(cls, spec: dict[str, Any]) -> "SlackBotSpec":
-        """Validate a raw spec dict; raises ConfigError with a readable, field-naming message."""
+    def parse(cls, spec: dict[str, Any], *, require_secrets: bool = False) -> "SlackBotSpec":
+        """Validate a raw spec dict; raises ConfigError with a readable, field-naming message. The operator passes
+        `require_secrets` (it renders the pod's credentials from spec.secrets, which the CRD requires)."""
         try:
-            return cls.model_validate(spec)
+            parsed = cls.model_validate(spec)
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc)) from None
+        if require_secrets and parsed.secrets is None:
+            raise ConfigError("spec.secrets: Field required")
+        return parsed
 
     @classmethod
-    def from_manifest(cls, obj: dict[str, Any]) -> "SlackBotSpec":
-        return cls.parse(obj.get("spec") or {})
+    def from_manifest(cls, obj: dict[str, Any], *, require_secrets: bool = False) -> "SlackBotSpec":
+        return cls.parse(obj.get("spec") or {}, require_secrets=require_secrets)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec in the CRD's own camelCase shape, without unset optional fields."""

@@ -161,7 +161,7 @@ def slackbot_health_changed(body: kopf.Body, memo: kopf.Memo, retry: int, **_: A
 async def slackbots_by_secret(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
     """(namespace, Secret name) → the SlackBots that reference it."""
     try:
-        parsed = SlackBotSpec.parse(plain(spec))
+        parsed = SlackBotSpec.parse(plain(spec), require_secrets=True)
     except ConfigError:
         return {}
     return {(namespace, secret): name for secret in secret_names(parsed)}

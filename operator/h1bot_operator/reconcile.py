@@ -57,7 +57,7 @@ def reconcile(kube: Kube, settings: OperatorSettings, bot: dict[str, Any],
         found = kube.get(object_path(deployment_ref))
         return found if found is not None and foreign(deployment_ref, found) is None else None
     try:
-        spec = SlackBotSpec.from_manifest(bot)
+        spec = SlackBotSpec.from_manifest(bot, require_secrets=True)
     except ConfigError as exc:
         observed = dataclasses.replace(observed, config_error=str(exc), deployment=own_deployment())
         outcome.kind = "invalid_spec"

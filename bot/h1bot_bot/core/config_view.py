@@ -253,6 +253,8 @@ def _access(spec: SlackBotSpec, names: Mapping[str, str] | None = None) -> str:
 
 
 def _credentials(spec: SlackBotSpec) -> str:
+    if spec.secrets is None:  # a manifest run with --spec: the credentials are the process's environment
+        return ":lock: Credentials are never shown. They come from the environment (no spec.secrets)."
     refs = {"Slack bot token": spec.secrets.slack_bot_token, "Slack app token": spec.secrets.slack_app_token,
             "API key": spec.secrets.open_ai_api_key, "organization": spec.secrets.open_ai_organization}
     shown = [f"{label} from Secret {_code(ref.name)} key {_code(ref.key)}" for label, ref in refs.items() if ref]

@@ -1,0 +1,38 @@
+"""The user's lines: prompt_toolkit (line editing, history in a file) on a terminal, plain lines from a pipe."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+
+class LineReader:
+    """`await read()` gives the next line, or None at the end (Ctrl-D, end of the piped input)."""
+
+    def __init__(self, prompt: str, history_path: Path | None = None, interactive: bool | None = None):
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.prompt = prompt
+        self._session = None
+        if self.interactive:
+            from prompt_toolkit import PromptSession
+            from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+            history = InMemoryHistory()
+            if history_path is not None:
+                try:
+                    history_path.parent.mkdir(parents=True, exist_ok=True)
+                    history = FileHistory(str(history_path))
+                except OSError:
+                    pass  # an unwritable home: history for this session only
+            self._session = PromptSession(history=history)
+
+    async def read(self) -> str | None:
+        if self._session is None:
+            line = await asyncio.to_thread(sys.stdin.readline)
+            return line.rstrip("\n") if line else None
+        while True:
+            try:
+                return await self._session.prompt_async(self.prompt)
+            except KeyboardInterrupt:  # Ctrl-C at the prompt clears the line, as in a shell
+                continue
+            except EOFError:
+                return None
