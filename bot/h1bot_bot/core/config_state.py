@@ -24,7 +24,7 @@ from h1bot_bot.core.config_view import (
 )
 from h1bot_bot.core.effective import BotConfig
 from h1bot_bot.core.overrides import (
-    CountTokens,
+    CountText,
     DroppedOverride,
     apply_change,
     apply_merge_patch,
@@ -102,7 +102,7 @@ class Transition:
 
 
 def start(spec: Mapping[str, Any], runtime: Mapping[str, Any] | None,
-          count_tokens: CountTokens | None = None) -> Transition:
+          count_tokens: CountText | None = None) -> Transition:
     """The state at start-up from the spec and the stored runtime. The overrides the spec no longer admits are
     dropped; the effects report them (to perform once the bot can tell threads). Raises ConfigError when the spec
     itself is invalid."""
@@ -118,7 +118,7 @@ def with_local(state: ConfigState, local: JsonDict) -> ConfigState:
 
 def change(state: ConfigState, key: str, raw_value: str, *, actor: str, now: str, channel: str, thread_ts: str,
            admin: bool | None = None, available_models: Collection[str] | None = None,
-           count_tokens: CountTokens | None = None) -> Transition:
+           count_tokens: CountText | None = None) -> Transition:
     """`config set` / `model` by `actor`. Raises NotAdmin or ChangeRejected (nothing changes)."""
     local, made = apply_change(state.spec, state.local, key, raw_value, actor=actor, now=now, admin=admin,
                                available_models=available_models, count_tokens=count_tokens, channel=channel,
@@ -133,7 +133,7 @@ def change(state: ConfigState, key: str, raw_value: str, *, actor: str, now: str
 
 
 def reset_overrides(state: ConfigState, key: str | None, *, actor: str, now: str, channel: str, thread_ts: str,
-                    admin: bool | None = None, count_tokens: CountTokens | None = None) -> Transition:
+                    admin: bool | None = None, count_tokens: CountText | None = None) -> Transition:
     """`config reset [key]` by `actor`: back to the spec. Raises NotAdmin or ChangeRejected."""
     local, resets = reset(state.spec, state.local, key, actor=actor, now=now, admin=admin, count_tokens=count_tokens)
     if not resets:
@@ -146,7 +146,7 @@ def reset_overrides(state: ConfigState, key: str | None, *, actor: str, now: str
 
 
 def observe(state: ConfigState, obj: Mapping[str, Any], build: BuildConfig,
-            count_tokens: CountTokens | None = None) -> Transition:
+            count_tokens: CountText | None = None) -> Transition:
     """A version of the SlackBot as the watch saw it: its spec applies live (overrides whose field the spec changed
     are dropped and reported), a runtime someone else stored is taken (keeping what is pending); an invalid new
     spec is refused once (a Warning Event) and the previous configuration kept."""

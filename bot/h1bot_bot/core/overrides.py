@@ -27,7 +27,7 @@ from h1bot_api.spec import ConfigError, SlackBotSpec, resolve_limits
 from h1bot_api.status import RUNTIME_KEYS
 
 JsonDict = dict[str, Any]
-CountTokens = Callable[[str], int]
+CountText = Callable[[str], int]  # tokens of a text (a system prompt); core/history.CountTokens counts a message
 
 
 class ChangeRejected(ValueError):
@@ -146,7 +146,7 @@ def effective_spec(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | No
     return SlackBotSpec.parse(_with_values(spec_dict, _override_values(overrides_of(runtime))))
 
 
-def validate(spec_dict: Mapping[str, Any], count_tokens: CountTokens | None = None) -> SlackBotSpec:
+def validate(spec_dict: Mapping[str, Any], count_tokens: CountText | None = None) -> SlackBotSpec:
     """What the CRD and the bot require of a spec: the schema's types, bounds and rules, and limits that work
     with the model table (a known model or contextTokens; room for history). Raises ConfigError."""
     spec = SlackBotSpec.parse(dict(spec_dict))
@@ -219,7 +219,7 @@ def _runtime_with(runtime: Mapping[str, Any] | None, overrides: Mapping[str, Jso
 
 def apply_change(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, key: str, raw_value: str, *,
                  actor: str, now: str, admin: bool | None = None, available_models: Collection[str] | None = None,
-                 count_tokens: CountTokens | None = None, channel: str | None = None,
+                 count_tokens: CountText | None = None, channel: str | None = None,
                  thread_ts: str | None = None) -> tuple[JsonDict, Change]:
     """`key` set to `raw_value` (as typed) by `actor` at `now` (ISO 8601): the new runtime and the Change.
 
@@ -283,7 +283,7 @@ def _admins_spec(spec_dict: Mapping[str, Any], actor: str, admin: bool | None = 
 
 
 def reset(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, key: str | None, *, actor: str,
-          now: str, admin: bool | None = None, count_tokens: CountTokens | None = None) -> tuple[JsonDict, list[Reset]]:
+          now: str, admin: bool | None = None, count_tokens: CountText | None = None) -> tuple[JsonDict, list[Reset]]:
     """The overrides of `key` (every key when None) removed by `actor` at `now`: the new runtime and what was
     reset (empty when there was nothing to reset). Raises NotAdmin, or ChangeRejected when the remaining
     overrides would not be valid on their own (say which to reset first)."""
@@ -310,7 +310,7 @@ def reset(spec_dict: Mapping[str, Any], runtime: Mapping[str, Any] | None, key: 
 
 
 def reconcile_with_spec(old_spec_dict: Mapping[str, Any] | None, new_spec_dict: Mapping[str, Any],
-                        runtime: Mapping[str, Any] | None, count_tokens: CountTokens | None = None,
+                        runtime: Mapping[str, Any] | None, count_tokens: CountText | None = None,
                         ) -> tuple[JsonDict, list[DroppedOverride]]:
     """The runtime to keep under `new_spec_dict`, and the overrides dropped from it (to report).
 

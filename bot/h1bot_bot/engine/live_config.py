@@ -24,7 +24,7 @@ from h1bot_bot.adapters.retry import Backoff
 from h1bot_bot.core import config_state
 from h1bot_bot.core.config_state import ConfigState, Transition
 from h1bot_bot.core.effective import BotConfig, ConfigHolder, CountPrompt
-from h1bot_bot.core.overrides import CountTokens, effective_spec
+from h1bot_bot.core.overrides import CountText, effective_spec
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ JsonDict = dict[str, Any]
 
 class LiveConfig:
     def __init__(self, spec: Mapping[str, Any], runtime: Mapping[str, Any] | None, *, source: str, store: ConfigStore,
-                 count_tokens: CountTokens | None = None, backoff: float = 1.0, backoff_max: float = 60.0,
+                 count_tokens: CountText | None = None, backoff: float = 1.0, backoff_max: float = 60.0,
                  now: Callable[[], str] = now_iso):
         """Start from the spec and the stored runtime; overrides the spec no longer admits are dropped (and told
         once `begin` runs). Raises ConfigError when the spec itself is invalid."""
