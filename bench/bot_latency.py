@@ -49,6 +49,17 @@ def make_thread(slack: FakeSlack, channel: str, n: int) -> str:
     return root["ts"]
 
 
+def bot_files(slack: FakeSlack, llm: FakeOpenAI) -> tuple[Path, dict[str, str]]:
+    """The benchmark bot's manifest (in a fresh temporary folder) and its environment, pointed at the fakes."""
+    workdir = Path(tempfile.mkdtemp(prefix="h1bot-bench-"))
+    spec_path = workdir / "slackbot.yaml"
+    spec_path.write_text(yaml.safe_dump(SPEC))
+    env = {**os.environ, "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token,
+           "OPENAI_API_KEY": llm.api_key, "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": llm.base_url,
+           "H1BOT_HTTP_PORT": "0", "LOG_LEVEL": "WARNING"}
+    return spec_path, env
+
+
 class FinalUpdates:
     """Futures resolved by the fake Slack's call hook when a chat.update carries the expected final text."""
 
@@ -86,12 +97,7 @@ async def run(sequential: int, concurrent: int) -> None:
     async with FakeSlack() as slack, FakeOpenAI() as llm:
         for user_id, name in PEOPLE:
             slack.add_user(user_id, name)
-        workdir = Path(tempfile.mkdtemp(prefix="h1bot-bench-"))
-        spec_path = workdir / "slackbot.yaml"
-        spec_path.write_text(yaml.safe_dump(SPEC))
-        env = {**os.environ, "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token,
-               "OPENAI_API_KEY": llm.api_key, "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": llm.base_url,
-               "H1BOT_HTTP_PORT": "0", "LOG_LEVEL": "WARNING"}
+        spec_path, env = bot_files(slack, llm)
         # BENCH_PROFILE=out.prof runs the bot under cProfile (written when it exits after SIGTERM).
         command = [str(Path(sys.executable).parent / "h1bot-bot")]
         if os.environ.get("BENCH_PROFILE"):

@@ -9,17 +9,14 @@ Targets (issue 11): idle <= 75 MB, peak <= 110 MB.
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bot_latency import PEOPLE, SPEC, THREAD_LENGTH, make_thread  # noqa: E402
+from bench.bot_latency import PEOPLE, THREAD_LENGTH, bot_files, make_thread  # noqa: E402
 from tests.fakes.openai import FakeOpenAI  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.fakes.tiktoken_offline import seed_tiktoken_cache  # noqa: E402
@@ -41,14 +38,9 @@ async def run(threads: int) -> None:
     async with FakeSlack() as slack, FakeOpenAI() as llm:
         for user_id, name in PEOPLE:
             slack.add_user(user_id, name)
-        workdir = Path(tempfile.mkdtemp(prefix="h1bot-bench-"))
-        spec_path = workdir / "slackbot.yaml"
-        spec_path.write_text(yaml.safe_dump(SPEC))
-        env = {**os.environ, "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token,
-               "OPENAI_API_KEY": llm.api_key, "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": llm.base_url,
-               "H1BOT_HTTP_PORT": "0", "LOG_LEVEL": "WARNING"}
+        spec_path, env = bot_files(slack, llm)
         bot = await asyncio.create_subprocess_exec(str(Path(sys.executable).parent / "h1bot-bot"), "--spec",
-                                                   str(spec_path), env=env, cwd=workdir)
+                                                   str(spec_path), env=env, cwd=spec_path.parent)
         try:
             await slack.wait_for(lambda: slack.connected, timeout=60)
             await asyncio.sleep(1.0)  # let start-up settle (the health check's first run)

