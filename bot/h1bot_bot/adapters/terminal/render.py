@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.emoji import Emoji
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.rule import Rule
@@ -22,13 +23,15 @@ _STRIKE = re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)(?<=\S)~(?![\w~])")
 
 
 def mrkdwn_to_markdown(text: str) -> str:
-    """Slack mrkdwn as Markdown for display: `*bold*`, `~strike~`, `<url|label>`; code spans and blocks verbatim."""
+    """Slack mrkdwn as Markdown for display: `*bold*`, `~strike~`, `<url|label>`, `:emoji:` codes; code spans and
+    blocks verbatim."""
     parts = re.split(r"(```.*?```|`[^`\n]*`)", text, flags=re.S)
     for index in range(0, len(parts), 2):
         part = _LINK.sub(r"[\2](\1)", parts[index])
         part = _BARE_LINK.sub(r"\1", part)
         part = _MENTION.sub(r"@\1", part)
         part = _BOLD.sub(r"**\1**", part)
+        part = Emoji.replace(part)  # Slack's :white_check_mark: as the character (unknown codes stay as typed)
         parts[index] = _STRIKE.sub(r"~~\1~~", part)
     return "".join(parts).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
