@@ -24,7 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from h1bot_api import status as api
 from h1bot_api.spec import ConfigError, SlackBotSpec
 from h1bot_bot.adapters.health import HealthServer
-from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch, describe_error
+from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch, cluster_login, describe_error
+from h1bot_bot.adapters.kube_tools import KubeTools
 from h1bot_bot.adapters.llm import LLMClient
 from h1bot_bot.adapters.metrics import Metrics
 from h1bot_bot.adapters.native_stream import ReplyStreams
@@ -44,6 +45,7 @@ from h1bot_bot.core.readiness import Health, assess
 from h1bot_bot.core.tokens import EncodingUnavailable
 from h1bot_bot.engine.health_report import HealthReport
 from h1bot_bot.engine.live_config import LiveConfig
+from h1bot_bot.engine.tool_loop import ClusterTools
 from h1bot_bot.wiring import Engine, build_engine
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,8 @@ class RunningBot:
         self.live_config: LiveConfig | None = None
         self.watch: SlackBotWatch | None = None
         self._version: str | None = None  # the SlackBot's resourceVersion read at start (the watch goes on from it)
+        self._namespace = settings.namespace or "default"  # the bot's own (a manifest file's metadata.namespace)
+        self.kube_tools: KubeTools | None = None
         self.identity: BotIdentity | None = None
         self.slack_app: SlackBotApp | None = None
         self.surface: SlackSurface | None = None
@@ -121,6 +125,7 @@ class RunningBot:
             state = StateFile.beside(s.spec_path)
             loaded = await asyncio.to_thread(state.load)  # a bad state file is moved aside and logged, never fatal
             spec, runtime, store = manifest.get("spec") or {}, loaded.runtime, FileStore(state)
+            self._namespace = (manifest.get("metadata") or {}).get("namespace") or self._namespace
             source, where = f"file:{s.spec_path}", f"SlackBot in {s.spec_path}"
         else:
             try:
@@ -181,7 +186,8 @@ class RunningBot:
         self.surface = SlackSurface(gateway, streams, self.identity,
                                     lambda: self.config.current.spec.access.allow_user_mentions)
         self.engine = build_engine(self.surface, self.identity, live_config, self._llm, self.tokenizers,
-                                   self.metrics, self.router, surface_errors=(SlackApiError,))
+                                   self.metrics, self.router, surface_errors=(SlackApiError,),
+                                   tools=self._cluster_tools())
         live_config.use_tokenizer(self._count_prompt_tokens)
         try:  # load the tokenizer now: a bot that cannot count tokens must not start half-broken
             self.tokenizers.count_tokens(spec.model.name)({"role": "user", "content": "warm up"})
@@ -215,6 +221,13 @@ class RunningBot:
                                        since=self._version, timeout_seconds=s.watch_timeout,
                                        backoff=s.watch_backoff, backoff_max=s.watch_backoff_max).start()
         return self
+
+    def _cluster_tools(self) -> ClusterTools:
+        """spec.tools, live: the cluster is logged in to (the pod's ServiceAccount, or a kubeconfig) on the first
+        lookup, so a bot without tools never needs a login for them."""
+        self.kube_tools = KubeTools(cluster_login, timeout=self.settings.kube_timeout)
+        return ClusterTools(spec=lambda: self.config.current.spec.tools, own_namespace=self._namespace,
+                            lookup=self.kube_tools.lookup)
 
     def _on_object(self, obj: dict) -> None:
         """A new version of the SlackBot from the watch: applied, then health re-checked (a rejected spec shows)."""

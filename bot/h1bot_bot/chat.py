@@ -189,7 +189,8 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str], renderer) -> in
                               organization=env.get("OPENAI_ORG_ID") or None, user=user, user_name=name,
                               exported=exported, endpoint=choice.describe() if server is None else
                               f"{server.base_url} (the embedded model {server.model_id})",
-                              admin=True if args.admin else None)
+                              admin=True if args.admin else None,
+                              namespace=(manifest.get("metadata") or {}).get("namespace") or "default")
         stack.push_async_callback(session.close)
         try:
             await session.start()

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from h1bot_api.spec import ConfigError
+from h1bot_bot.adapters.kube import cluster_login
+from h1bot_bot.adapters.kube_tools import KubeTools
 from h1bot_bot.adapters.llm import LLMClient
 from h1bot_bot.adapters.metrics import Metrics
 from h1bot_bot.adapters.state_file import FileStore, StateFile
@@ -23,6 +25,7 @@ from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.slack_export import ExportedThread
 from h1bot_bot.core.tokens import EncodingUnavailable
 from h1bot_bot.engine.live_config import LiveConfig
+from h1bot_bot.engine.tool_loop import ClusterTools
 from h1bot_bot.wiring import Engine, build_engine
 
 OK, ANSWER_FAILED, ENDPOINT_FAILED = 0, 1, 3
@@ -46,11 +49,13 @@ def _total(metrics: Metrics, name: str) -> float:
 class ChatSession:
     def __init__(self, spec: dict[str, Any], *, spec_path: str, renderer: Renderer, base_url: str, api_key: str,
                  organization: str | None, user: str, user_name: str, exported: ExportedThread | None = None,
-                 endpoint: str = "", admin: bool | None = None):
+                 endpoint: str = "", admin: bool | None = None, namespace: str = "default"):
         self.spec, self.spec_path, self.renderer = spec, spec_path, renderer
         self.base_url, self.api_key, self.organization = base_url, api_key, organization
         self.user, self.user_name, self.exported, self.endpoint = user, user_name, exported, endpoint
         self.admin = admin  # --admin: True (the engine's say for this surface); None: spec.access.admins
+        self.namespace = namespace  # the manifest's metadata.namespace: "the bot's own" in spec.tools
+        self.kube_tools = KubeTools(cluster_login)  # spec.tools' lookups, as the kubeconfig's user (like kubectl)
         self.metrics = Metrics()
         self.tokenizers = Tokenizers()
         self.router = CommandRouter()
@@ -71,8 +76,10 @@ class ChatSession:
                                  store=FileStore(state))
         self.llm = LLMClient(api_key=self.api_key, base_url=self.base_url, organization=self.organization,
                              timeout=120.0, attempts=2, backoff=0.5, backoff_max=2.0)
+        tools = ClusterTools(spec=lambda: self.config.current.spec.tools, own_namespace=self.namespace,
+                             lookup=self.kube_tools.lookup)
         self.engine = build_engine(self.surface, BOT, self.config, self.llm, self.tokenizers, self.metrics,
-                                   self.router, admin=self.admin)
+                                   self.router, admin=self.admin, tools=tools)
         self.config.use_tokenizer(self._count_prompt_tokens)
         for problem in self.config.current.problems():
             self.renderer.note(f"configuration problem: {problem}")

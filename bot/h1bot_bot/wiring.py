@@ -19,6 +19,7 @@ from h1bot_bot.engine.dispatch import Dispatcher, LastError
 from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.engine.summarization import Summarization
 from h1bot_bot.engine.thread_reader import ThreadReader
+from h1bot_bot.engine.tool_loop import ClusterTools, ToolLoop
 
 
 @dataclass(frozen=True)
@@ -28,19 +29,23 @@ class Engine:
     answerer: Answerer
     dispatcher: Dispatcher
     commands: ChatOps
+    tool_loop: ToolLoop | None = None
 
 
 def build_engine(surface: Surface, identity: BotIdentity, config: LiveConfig, llm: LLMClient, tokenizers: Tokenizers,
                  metrics: Metrics, router: CommandRouter, *, surface_errors: tuple[type[Exception], ...] = (),
-                 admin: bool | None = None) -> Engine:
+                 admin: bool | None = None, tools: ClusterTools | None = None) -> Engine:
     """`surface_errors`: the exceptions with which `surface` says it cannot read or write a thread; `admin`: the
-    surface's say on whether its askers are admins (None: spec.access.admins)."""
+    surface's say on whether its askers are admins (None: spec.access.admins); `tools`: the cluster tools of
+    spec.tools (None: answers never look at the cluster)."""
     reader = ThreadReader(surface, identity)
     summarization = Summarization(llm, metrics, tokenizers.counter)
-    answerer = Answerer(surface, reader, llm, tokenizers, summarization.prepare, metrics, surface_errors)
+    tool_loop = ToolLoop(llm, tools, metrics) if tools is not None else None
+    answerer = Answerer(surface, reader, llm, tokenizers, summarization.prepare, metrics, surface_errors,
+                        tool_loop=tool_loop)
     last_error = LastError()
     dispatcher = Dispatcher(config.holder, surface, router, answerer, identity, metrics, last_error)
     commands = ChatOps(config, names=surface.names, reader=reader, llm=llm, tokenizers=tokenizers,
                        summarization=summarization, metrics=metrics, last_error=last_error, admin=admin)
     commands.register(router)
-    return Engine(reader, summarization, answerer, dispatcher, commands)
+    return Engine(reader, summarization, answerer, dispatcher, commands, tool_loop)

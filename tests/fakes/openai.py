@@ -3,10 +3,12 @@
 Reach it with the real `openai.AsyncOpenAI(base_url=fake.base_url, api_key=fake.api_key)`. What it answers:
 1. the next scripted item, if any (`fake.script(...)`), else
 2. `fake.responder(request_body)` (default: a short deterministic answer naming the last user message).
-An item or a responder's result is a `str`, a `Reply` (text plus streaming pace), a `Failure` (HTTP error), or a
-`Hang` (answer late, for client timeouts). A `Reply` scripts how a stream ends: its `finish_reason` (`length`,
-`content_filter`), a dropped connection (`fail_after_chars`), or a clean end without finish reason or `[DONE]`
-(`ends_early`); `chunk_delay` drips the pieces.
+An item or a responder's result is a `str`, a `Reply` (text plus streaming pace), a `Failure` (HTTP error), a
+`Hang` (answer late, for client timeouts), or `ToolCalls` (the model calls tools: streamed as OpenAI streams them,
+the arguments in pieces, finish reason `tool_calls`). A `Reply` scripts how a stream ends: its `finish_reason`
+(`length`, `content_filter`), a dropped connection (`fail_after_chars`), or a clean end without finish reason or
+`[DONE]` (`ends_early`); `chunk_delay` drips the pieces.
+`fake.refuse_tools = True` answers any request carrying `tools` with HTTP 400, as endpoints without tool support do.
 Every request is recorded (`fake.requests`, `fake.chat_requests`) so tests
 assert on the roles, names, system prompt, model and token parameters the model saw.
 
@@ -58,6 +60,20 @@ class Hang:
 
 
 @dataclass
+class ToolCall:
+    name: str
+    arguments: str | dict[str, Any] = "{}"  # a dict is sent as its JSON; a str as it is (malformed on purpose)
+    id: str = ""
+
+
+@dataclass
+class ToolCalls:
+    calls: list[ToolCall]
+    text: str = ""  # what the model says before calling (streamed first)
+    argument_chars: int = 7  # the arguments are streamed in pieces this long
+
+
+@dataclass
 class ReceivedRequest:
     path: str
     body: dict[str, Any]
@@ -67,6 +83,16 @@ class ReceivedRequest:
     @property
     def messages(self) -> list[dict[str, Any]]:
         return self.body.get("messages", [])
+
+    @property
+    def tool_results(self) -> list[dict[str, Any]]:
+        """The `tool` messages sent back to the model."""
+        return [m for m in self.messages if m.get("role") == "tool"]
+
+    @property
+    def tool_names(self) -> list[str]:
+        """The tools offered in this request."""
+        return [t["function"]["name"] for t in self.body.get("tools") or []]
 
 
 def rate_limited(retry_after: float | None = None) -> Failure:
@@ -98,6 +124,7 @@ class FakeOpenAI(LoopbackServer):
         self.responder = responder
         self.queue: deque[Any] = deque()
         self.requests: list[ReceivedRequest] = []
+        self.refuse_tools = False
 
     @property
     def base_url(self) -> str:
@@ -137,12 +164,17 @@ class FakeOpenAI(LoopbackServer):
         if model not in self.models:
             return _error(Failure(404, f"The model `{model}` does not exist or you do not have access to it.",
                                   "model_not_found", None, "invalid_request_error"))
+        if self.refuse_tools and body.get("tools"):
+            return _error(Failure(400, "tools is not supported with this model", None, None,
+                                  "invalid_request_error"))
         item = self.queue.popleft() if self.queue else self.responder(body)
         while isinstance(item, Hang):
             await asyncio.sleep(item.seconds)
             item = item.then
         if isinstance(item, Failure):
             return _error(item)
+        if isinstance(item, ToolCalls):
+            return await self._tool_calls(request, body, item)
         reply = item if isinstance(item, Reply) else Reply(str(item))
         usage = {"prompt_tokens": sum(rough_tokens(str(m.get("content", ""))) for m in body.get("messages", [])),
                  "completion_tokens": rough_tokens(reply.text)}
@@ -190,6 +222,45 @@ class FakeOpenAI(LoopbackServer):
         await send(choice({}, reply.finish_reason))
         if (body.get("stream_options") or {}).get("include_usage"):
             await send([], usage=usage)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+    async def _tool_calls(self, request: web.Request, body: dict, item: ToolCalls) -> web.StreamResponse:
+        calls = [{"id": c.id or f"call_{uuid.uuid4().hex[:10]}", "type": "function",
+                  "function": {"name": c.name, "arguments": c.arguments if isinstance(c.arguments, str)
+                               else json.dumps(c.arguments)}} for c in item.calls]
+        usage = {"prompt_tokens": sum(rough_tokens(str(m.get("content", ""))) for m in body.get("messages", [])),
+                 "completion_tokens": 10 * len(calls)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if not body.get("stream"):
+            return web.json_response({
+                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+                "model": body["model"], "choices": [{"index": 0, "message": {
+                    "role": "assistant", "content": item.text or None, "tool_calls": calls},
+                    "finish_reason": "tool_calls"}], "usage": usage})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        base = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body["model"], "system_fingerprint": "fp_fake"}
+
+        async def send(delta: dict | None, finish: str | None = None, **extra: Any) -> None:
+            choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None,
+                                                 "finish_reason": finish}]
+            await response.write(f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode())
+
+        await send({"role": "assistant", "content": item.text or None})
+        for index, call in enumerate(calls):  # as OpenAI streams them: id and name first, then the arguments
+            await send({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                        "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            arguments = call["function"]["arguments"]
+            for start in range(0, len(arguments), max(1, item.argument_chars)):
+                await send({"tool_calls": [{"index": index, "function": {
+                    "arguments": arguments[start:start + item.argument_chars]}}]})
+        await send({}, "tool_calls")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send(None, usage=usage)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

@@ -28,7 +28,7 @@ COMPONENT = "h1bot-bot"
 EVENT_MESSAGE_LIMIT = 1024
 
 
-def _api_client():
+def cluster_login():
     """The pod's service account in a cluster; $KUBECONFIG or ~/.kube/config outside (exec plugins, token files,
     certificates: h1bot_kube, shared with the operator). Tokens are refreshed before they expire and after a 401."""
     from h1bot_kube import api_client  # only bots running against a cluster need it (and the kubernetes package)
@@ -68,14 +68,14 @@ class SlackBotResource:
         from kubernetes import client
 
         if self._client is None:
-            self._client = _api_client()
+            self._client = cluster_login()
         return client.CustomObjectsApi(self._client)
 
     def _core(self):
         from kubernetes import client
 
         if self._client is None:
-            self._client = _api_client()
+            self._client = cluster_login()
         return client.CoreV1Api(self._client)
 
     def read_now(self) -> dict[str, Any]:

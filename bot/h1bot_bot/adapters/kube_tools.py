@@ -3,7 +3,7 @@ operator rendered it from spec.tools (h1bot_operator/tool_rbac.py), is the last 
 missing object (404) becomes a ToolResult with `refused` set, a reason the model reads; never an exception.
 
 Interface for the engine's tool loop (core/tools.py's module docstring shows the whole loop):
-    tools = KubeTools(api_client)                         # h1bot_kube.api_client(), shared with adapters/kube.py
+    tools = KubeTools(api_client)                         # an ApiClient, or a function that logs in on first use
     result = await tools.lookup(lookup)                   # core.tools.Lookup → ToolResult (pods, events, logs, ...)
     result = await tools.run_action(proposal)             # core.tools.ActionProposal, only after an admin approves
 Blocking requests run in a worker thread (`asyncio.to_thread`) with a request timeout; `now` (for the restart
@@ -12,6 +12,7 @@ annotation) is passed in by the caller, like every clock read.
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import urllib3
@@ -48,9 +49,28 @@ def refusal(status: int, message: str, what: str) -> str:
     return f"the Kubernetes API failed to {what}: ({status}) {message}"
 
 
+class LoginFailed(Exception):
+    """The bot cannot log in to the cluster (no kubeconfig outside a pod, an exec plugin failing)."""
+
+
 class KubeTools:
     def __init__(self, api_client: Any, timeout: float = 10.0) -> None:
-        self.api, self.timeout = api_client, timeout
+        """`api_client`: a kubernetes ApiClient, or a callable making one on the first request (the login of a bot
+        that has tools but is never asked to use them is never tried)."""
+        self._api, self.timeout = api_client, timeout
+        self._login = api_client if callable(api_client) and not hasattr(api_client, "call_api") else None
+        self._login_lock = threading.Lock()  # parallel lookups run in worker threads: one login
+
+    @property
+    def api(self) -> Any:
+        with self._login_lock:
+            if self._login is not None:
+                try:
+                    self._api = self._login()
+                except Exception as exc:  # a kubeconfig error says which file or plugin; keep it one line
+                    raise LoginFailed(" ".join(str(exc).split())[:300] or type(exc).__name__) from None
+                self._login = None
+        return self._api
 
     def _request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
                  content_type: str = "application/json", raw: bool = False) -> Any:
@@ -99,6 +119,8 @@ class KubeTools:
         except UNREACHABLE as exc:
             return ToolResult(refused=f"the Kubernetes API could not be reached to read {request.description()} "
                                       f"({type(exc).__name__})")
+        except LoginFailed as exc:
+            return ToolResult(refused=f"the bot cannot log in to the cluster to read {request.description()}: {exc}")
         return ToolResult(refused=f"unknown lookup {request.tool!r}")
 
     async def run_action(self, proposal: ActionProposal, now: str) -> ToolResult:
@@ -121,3 +143,6 @@ class KubeTools:
         except UNREACHABLE as exc:
             return ToolResult(refused=f"the Kubernetes API could not be reached to {proposal.description()} "
                                       f"({type(exc).__name__}); nothing was changed, unless the request arrived")
+        except LoginFailed as exc:
+            return ToolResult(refused=f"the bot cannot log in to the cluster to {proposal.description()}: {exc}; "
+                                      "nothing was changed")

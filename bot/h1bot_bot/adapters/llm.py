@@ -47,11 +47,24 @@ DEADLINE = "deadline"  # `Completion.finish_reason` when the answer deadline cut
 class LLMError(Exception):
     """A failed answer: `kind` for metrics and logs, `user_message` for the Slack thread."""
 
-    def __init__(self, kind: str, user_message: str, attempts: int = 1):
+    def __init__(self, kind: str, user_message: str, attempts: int = 1, detail: str = ""):
         super().__init__(f"{kind}: {user_message}")
         self.kind = kind
         self.user_message = user_message
         self.attempts = attempts
+        self.detail = detail  # the endpoint's own message, when it sent one
+
+
+@dataclass
+class ToolCall:
+    """A tool call the model made (OpenAI tool calling): `arguments` is the JSON text as the model wrote it."""
+
+    id: str
+    name: str
+    arguments: str = ""
+
+    def as_message_part(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
 
 
 @dataclass
@@ -64,6 +77,7 @@ class Completion:
     duration: float = 0.0
     finish_reason: str | None = None
     chunks: list[str] = field(default_factory=list, repr=False)
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     def restart(self, attempt: int) -> None:
         """Start over for another attempt: nothing received yet."""
@@ -71,11 +85,16 @@ class Completion:
 
 
 def request_params(model: str, info: ModelInfo, messages: list[dict], max_output_tokens: int,
-                   temperature: float) -> dict:
-    """The chat.completions parameters for `model`: the one place that knows the per-model quirks."""
+                   temperature: float, tools: list[dict] | None = None, tool_choice: str | None = None) -> dict:
+    """The chat.completions parameters for `model`: the one place that knows the per-model quirks. `tools`:
+    the OpenAI tool definitions offered (none: no `tools` parameter at all); `tool_choice` "none" asks for text."""
     params: dict = {"model": model, "messages": messages, info.token_param: max_output_tokens}
     if info.supports_temperature:
         params["temperature"] = temperature
+    if tools:
+        params["tools"] = tools
+        if tool_choice:
+            params["tool_choice"] = tool_choice
     return params
 
 
@@ -115,13 +134,13 @@ def describe_failure(exc: Exception, model: str, endpoint: str, attempts: int, t
                         "Please try again later; if it persists, check `spec.model.baseURL`.", attempts)
     if isinstance(exc, openai.InternalServerError):
         return LLMError("server", f"The model endpoint failed (HTTP {exc.status_code}){tries}. "
-                        "Please try again shortly.", attempts)
+                        "Please try again shortly.", attempts, detail=_status_text(exc))
     if isinstance(exc, StreamBroken):
         return LLMError("incomplete", "The model's answer stream broke off before the end. "
                         "Please ask again.", attempts)
     if isinstance(exc, openai.APIStatusError):
         return LLMError("bad_request", f"The model endpoint refused the request (HTTP {exc.status_code}): "
-                        f"{_status_text(exc)}", attempts)
+                        f"{_status_text(exc)}", attempts, detail=_status_text(exc))
     return LLMError("llm", f"The model's answer could not be read ({type(exc).__name__}). Please try again.",
                     attempts)
 
@@ -258,6 +277,7 @@ class LLMClient:
         stream = await self._client.chat.completions.create(
             **fields, messages=[], extra_body={"messages": params["messages"]}, stream=True,
             stream_options={"include_usage": True})
+        calls: dict[int, ToolCall] = {}  # by the stream's index: a call's arguments arrive in pieces
         async with stream:
             async for chunk in stream:
                 if chunk.usage is not None:
@@ -266,6 +286,12 @@ class LLMClient:
                 for choice in chunk.choices:
                     if choice.finish_reason:
                         result.finish_reason = choice.finish_reason
+                    for part in (choice.delta.tool_calls if choice.delta else None) or ():
+                        call = calls.setdefault(part.index, ToolCall(id="", name=""))
+                        call.id = part.id or call.id
+                        if part.function is not None:
+                            call.name = call.name or part.function.name or ""  # sent once, first
+                            call.arguments += part.function.arguments or ""
                     piece = choice.delta.content if choice.delta else None
                     if piece:
                         if result.time_to_first_token is None:
@@ -273,5 +299,8 @@ class LLMClient:
                         result.chunks.append(piece)
                         yield piece
         result.text = "".join(result.chunks)
+        result.tool_calls = [call for _, call in sorted(calls.items())]
+        for number, call in enumerate(result.tool_calls):
+            call.id = call.id or f"call_{number}"  # some endpoints send no id; the tool message needs one
         if result.finish_reason is None:
             raise StreamBroken("the stream ended without a finish reason")

@@ -36,6 +36,8 @@ class Metrics:
                                           registry=r)
         self.summarized_tokens = Counter("h1bot_summarized_tokens", "Tokens of history sent to be summarized.",
                                          ["model"], registry=r)
+        self.tool_calls = Counter("h1bot_tool_calls", "Tool calls the model made, by tool and outcome (ok, "
+                                  "refused, proposed).", ["tool", "outcome"], registry=r)
         self.in_flight = Gauge("h1bot_replies_in_flight", "Replies being produced right now.", registry=r)
         self.connected = Gauge("h1bot_socket_mode_connected", "1 when the Socket Mode websocket is up.",
                                registry=r)

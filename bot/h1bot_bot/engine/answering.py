@@ -1,5 +1,6 @@
 """Answering a question: the thread read into a chat, its history made to fit (summarized when long), the model's
-answer streamed to the surface as it is written, and a note under it (cut short, summarized).
+answer streamed to the surface as it is written (looking at the cluster first when spec.tools grants tools:
+engine/tool_loop.py), and a note under it (cut short, summarized, what was looked at).
 
 Every failure ends as a readable message in the answer itself; nothing here raises to the surface.
 """
@@ -17,6 +18,7 @@ from h1bot_bot.core.formatting import INTERNAL_ERROR, ending_note
 from h1bot_bot.core.history import CountTokens, PreparedHistory
 from h1bot_bot.core.surface import Incoming, ReplyWriter, Surface
 from h1bot_bot.engine.thread_reader import ThreadReader
+from h1bot_bot.engine.tool_loop import ToolLoop
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ class SurfaceError(Exception):
 
 class Answerer:
     def __init__(self, surface: Surface, reader: ThreadReader, llm: LLMClient, tokenizers: Tokenizers,
-                 history: HistoryStrategy, metrics: Metrics, surface_errors: tuple[type[Exception], ...] = ()):
+                 history: HistoryStrategy, metrics: Metrics, surface_errors: tuple[type[Exception], ...] = (),
+                 tool_loop: ToolLoop | None = None):
         self.surface = surface
         self.reader = reader
         self.llm = llm
@@ -46,6 +49,7 @@ class Answerer:
         self.metrics = metrics
         # The exceptions with which the surface says it cannot read or write the thread, and how to name them.
         self.surface_errors = (SurfaceError, *surface_errors)
+        self.tool_loop = tool_loop  # None: the bot has no tools (no spec.tools)
 
     async def answer(self, incoming: Incoming, channel: ChannelConfig, *, allow_user_mentions: bool) -> str:
         """Answer `incoming` in its thread; returns the outcome (for the event's log line and metrics)."""
@@ -57,6 +61,8 @@ class Answerer:
             # when the history may not fit, the tokenizer, both in worker threads.
             await self.llm.ready()
             await self.tokenizers.load_if_needed(channel.model, chat, channel.limits.threshold_tokens)
+            if self.tool_loop is not None and self.tool_loop.offered(channel.model):
+                await self.tokenizers.load(channel.model)  # tool output is counted against spec.tools.limits
             with self.llm.whole_answer():
                 return await self._answer(chat, incoming, channel, writer)
         except LLMError as exc:
@@ -87,13 +93,24 @@ class Answerer:
         prepared = await self.history(chat, channel, self.tokenizers.count_tokens(channel.model), incoming.thread_ts)
         if prepared.condensed:
             self.metrics.history_condensed.inc()
-        params = request_params(channel.model, channel.limits.info, prepared.messages,
-                                channel.limits.max_output_tokens, channel.temperature)
-        completion = await self.llm.stream(params, writer.append)
+        def make_params(messages: list[dict], tools: list[dict] | None = None, tool_choice: str | None = None) -> dict:
+            return request_params(channel.model, channel.limits.info, messages, channel.limits.max_output_tokens,
+                                  channel.temperature, tools, tool_choice)
+        tool_notes: list[str] = []
+        if self.tool_loop is not None and self.tool_loop.offered(channel.model):
+            counter = self.tokenizers.counter(channel.model)
+            history = counter.count_messages(prepared.messages)  # exact: the tokenizer is loaded for the tools
+            run = await self.tool_loop.run(channel.model, prepared.messages, make_params, writer.append, incoming,
+                                           counter.count_text, room_tokens=channel.limits.history_tokens - history)
+            completion, tool_notes = run.completion, run.notes
+            for earlier in run.rounds[:-1]:  # each round's tokens count; the last is recorded below
+                self._record_completion(channel.model, earlier)
+        else:
+            completion = await self.llm.stream(make_params(prepared.messages), writer.append)
         self._record_completion(channel.model, completion)
         ending = ending_note(completion.finish_reason, max_output_tokens=channel.limits.max_output_tokens,
                              deadline=self.llm.answer_deadline, answered=bool(completion.text.strip()))
-        await writer.finish("\n\n".join(note for note in (ending, prepared.note) if note))
+        await writer.finish("\n\n".join(note for note in (ending, *tool_notes, prepared.note) if note))
         if ending:  # h1bot_replies_total{outcome="cut"}; the log line says why
             return f"cut:{completion.finish_reason}"
         return "answered"
