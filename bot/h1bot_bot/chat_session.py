@@ -98,6 +98,9 @@ class ChatSession:
         admin = self.admin if self.admin is not None else self.user in spec.access.admins
         lines = [f"_SlackBot from {self.spec_path}; model {spec.model.name} at {self.endpoint}._",
                  f"_You are {self.user_name} ({self.user}){', an admin' if admin else ', not an admin'}._"]
+        if spec.tools is not None:
+            lines.append(f"_Tools: {spec.tools.summary(self.namespace)}; looked up as your kubeconfig's user, "
+                         "like kubectl._")
         if self.exported:
             lines.append(f"_Thread loaded: {len(self.exported.messages)} messages"
                          + (f" (of {self.exported.threads_in_source} threads)" if self.exported.threads_in_source > 1

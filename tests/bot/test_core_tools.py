@@ -144,3 +144,33 @@ def test_one_object_longer_than_the_limit_is_cut_inside_its_single_line_not_drop
     clipped, cut = clip("x" * 1000, 10, len)
     assert (clipped, cut) == ("x" * 10, True)
     assert clip("a" * 50 + "END", 3, len, keep="tail") == ("END", True)
+
+
+def test_a_large_list_leaves_room_for_the_events_and_logs_the_answer_also_needs():
+    limits = TOOLS.limits.model_copy(update={"max_output_tokens": 1200})
+    budget = ToolBudget(limits, words)
+    pods = "\n".join(f"checkout-{i:03d}  phase=Running  ready=1/1  restarts=0" for i in range(200))  # 800 words
+    budget.take_call()
+    listed = tool_message(Lookup(LIST, "payments", resource="pods"), ToolResult(pods), budget,
+                          room=budget.share(pending=1))
+    assert words(listed) <= 600 and "clipped to the first lines" in listed  # half: more calls may follow
+    budget.take_call()
+    budget.take_call()  # the next round asks for events and logs at once: a third each, then the rest
+    events = tool_message(Lookup(EVENTS, "payments", name="checkout-007"), ToolResult("e " * 2000), budget,
+                          room=budget.share(pending=2))
+    logs = tool_message(Lookup(LOGS, "payments", name="checkout-007", lines=200), ToolResult("l\n" * 2000,
+                                                                                             keep="tail"),
+                        budget, room=budget.share(pending=1))
+    assert not events.startswith("refused") and not logs.startswith("refused")
+    assert budget.tokens <= 1200 and budget.clipped
+    assert looked_at(budget.done) == ("looked at: pods in payments, events of checkout-007, last 200 lines of "
+                                      "checkout-007 logs")
+
+
+@given(st.integers(0, 8), st.integers(1, 5), st.integers(256, 5000))
+def test_a_share_never_exceeds_what_is_left(calls, pending, limit):
+    budget = ToolBudget(TOOLS.limits.model_copy(update={"max_output_tokens": limit}), words)
+    budget.calls = calls
+    assert 0 <= budget.share(pending) <= budget.tokens_left
+    if calls >= TOOLS.limits.max_tool_calls and pending == 1:
+        assert budget.share(pending) == budget.tokens_left  # the last call allowed may use all that is left

@@ -21,6 +21,7 @@ async def test_the_terminal_chat_looks_at_the_cluster_and_says_what_it_looked_at
     assert code == 0, err
     assert f"{CRASHING} is in CrashLoopBackOff" in out
     assert f"looked at: pods in payments, events of {CRASHING}" in err  # notes go to stderr, the answer to stdout
+    assert "Tools: read pods,events,deployments,replicasets in payments; logs (200 lines)" in err
     assert "CrashLoopBackOff" in fake_openai.chat_requests[1].tool_results[0]["content"]
 
 
