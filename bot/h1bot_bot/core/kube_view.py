@@ -77,18 +77,27 @@ def object_text(obj: dict[str, Any]) -> str:
     return json.dumps(sanitized(obj), separators=(",", ":"), sort_keys=True)
 
 
-def event_lines(events: list[dict[str, Any]], about: str = "") -> str:
-    """Events oldest first, one a line: `time type reason kind/name: message (xN)`; only those about `about`."""
+def event_lines(events: list[dict[str, Any]], about: str = "", max_lines: int = 0, unread: int | None = None) -> str:
+    """Events oldest first, one a line: `time type reason kind/name: message (xN)`; only those about `about`, the
+    newest `max_lines` of them (0: all). `unread`: events the API had beyond those read (0: an unknown number)."""
     chosen = [e for e in events if not about or (e.get("involvedObject") or {}).get("name") == about]
+    notes = []
+    if unread is not None:
+        notes.append(f"({unread or 'more'} more events were not read: the newest may be among them"
+                     + ("" if about else "; ask about one object by name") + ")")
     if not chosen:
-        return f"no events about {about}" if about else "no events"
+        return "\n".join([f"no events about {about}" if about else "no events", *notes])
 
     def when(event: dict[str, Any]) -> str:
         return event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or ""
+    ordered = sorted(chosen, key=when)
+    if max_lines and len(ordered) > max_lines:
+        notes.append(f"({len(ordered) - max_lines} older events not shown)")
+        ordered = ordered[-max_lines:]
     lines = []
-    for e in sorted(chosen, key=when):
+    for e in ordered:
         obj = e.get("involvedObject") or {}
         count = f" (x{e['count']})" if (e.get("count") or 1) > 1 else ""
         what = f"{obj.get('kind', '')}/{obj.get('name', '')}"
         lines.append(f"{when(e)} {e.get('type', '')} {e.get('reason', '')} {what}: {e.get('message', '')}{count}")
-    return "\n".join(lines)
+    return "\n".join(notes + lines)
