@@ -84,6 +84,41 @@ def test_the_bot_lists_pods_and_sees_the_crash_loop_but_never_what_env_comes_fro
     assert '"value":"live"' in one.text and "secretKeyRef\":{" not in one.text
 
 
+def test_one_crash_looping_pod_shows_the_model_why_it_crashes_first_and_no_secret_value(cluster):
+    api, tools = cluster
+    crashing = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "worker-7", "namespace": "payments"},
+                "spec": {"nodeName": "node-2", "containers": [{
+                    "name": "app", "image": "registry.test/worker:2.4.1", "resources": {"limits": {"memory": "256Mi"}},
+                    "env": [{"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "worker", "key": "token"}}}],
+                    "envFrom": [{"secretRef": {"name": "worker-env"}}]}]},
+                "status": {"phase": "Running", "conditions": [
+                    {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                     "message": "containers with unready status: [app]"}, {"type": "PodScheduled", "status": "True"}],
+                    "containerStatuses": [{
+                        "name": "app", "ready": False, "restartCount": 12, "image": "registry.test/worker:2.4.1",
+                        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting "
+                                              "failed container=app pod=worker-7_payments(3f1c)"}},
+                        "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
+                                                     "startedAt": "2026-12-02T09:59:02Z",
+                                                     "finishedAt": "2026-12-02T09:59:20Z"}}}]}}
+    api.apply(crashing)
+    api.request("PATCH", object_path(crashing) + "/status", {"status": crashing["status"]})
+    request = parse_call(LIST, '{"resource": "pods", "namespace": "payments", "name": "worker-7"}', SPEC.tools,
+                         "default")
+    result = run(tools.lookup(request))
+    assert result.text.splitlines()[:6] == [
+        "pod worker-7 in payments: phase=Running node=node-2",
+        "container app: image=registry.test/worker:2.4.1 limits=memory=256Mi ready=false restarts=12",
+        "  state: waiting CrashLoopBackOff: back-off 5m0s restarting failed container=app pod=worker-7_payments(3f1c)",
+        "  last state: terminated OOMKilled exitCode=137 at 2026-12-02T09:59:20Z",
+        "condition Ready=False ContainersNotReady: containers with unready status: [app]",
+        "the pod as JSON (values from Secrets not shown):"]
+    assert '"valueFrom":"secretKeyRef worker/token (value not shown)"' in result.text
+    small = ToolBudget(SPEC.tools.limits.model_copy(update={"max_output_tokens": 256}), lambda text: len(text) // 4)
+    content = tool_message(request, result, small)  # the JSON is cut to fit; the explanation stays whole
+    assert "last state: terminated OOMKilled exitCode=137" in content and "(clipped to the first lines" in content
+
+
 def test_events_of_one_pod_oldest_first(cluster):
     _, tools = cluster
     found = run(tools.lookup(Lookup(EVENTS, "payments", name="checkout-7d9f-x2k")))

@@ -57,7 +57,7 @@ async def test_the_model_asks_for_the_error_rate_and_reads_one_line_per_series(p
     assert (f"<<<BEGIN DATA: prometheus: {ERROR_RATE}>>>\n2 series at 2026-12-02T10:00:00Z\n"
             '{code="200"} 12.5\n{code="500"} 0.42\n<<<END DATA>>>') in content
     assert prom.requests[-1].path == "/api/v1/query"
-    assert prom.requests[-1].params == {"query": ERROR_RATE, "time": "1796205600.000", "timeout": "10s"}
+    assert prom.requests[-1].params == {"query": ERROR_RATE, "time": "1796205600.000", "timeout": "10"}
     assert looked_at([request]) == f"looked at: prometheus: {ERROR_RATE}"
 
 

@@ -91,15 +91,17 @@ def parse_time(name: str, text: str) -> float:
         raise BadParameter(f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp') from None
 
 
-def parse_step(text: str) -> float:
+def parse_duration(name: str, text: str) -> float:
+    """Seconds as a float, or an integer with a unit (`15s`, `5m`): what Prometheus's API accepts."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
     for unit in sorted(units, key=len, reverse=True):
         if text.endswith(unit) and text[: -len(unit)].isdigit():
             return int(text[: -len(unit)]) * units[unit]
-    try:
-        return float(text)
-    except ValueError:
-        raise BadParameter(f'invalid parameter "step": cannot parse "{text}" to a valid duration') from None
+    raise BadParameter(f'invalid parameter "{name}": cannot parse "{text}" to a valid duration')
 
 
 def error_body(error_type: str, message: str) -> dict[str, Any]:
@@ -169,7 +171,7 @@ class FakePrometheus(LoopbackServer):
                 if name not in params:
                     raise BadParameter(f'invalid parameter "{name}": missing')
             start, end = parse_time("start", params["start"]), parse_time("end", params["end"])
-            step = parse_step(params["step"])
+            step = parse_duration("step", params["step"])
             if end < start:
                 raise BadParameter("end timestamp must not be before start time")
             if step <= 0:
@@ -193,6 +195,9 @@ class FakePrometheus(LoopbackServer):
 
 
 def _query(params: dict[str, str]) -> str:
+    """The query, once the parameters both endpoints take are checked."""
+    if "timeout" in params:
+        parse_duration("timeout", params["timeout"])
     if not params.get("query"):
         raise BadParameter('invalid parameter "query": unknown position: parse error: no expression found in input')
     return params["query"]

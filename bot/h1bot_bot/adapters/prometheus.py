@@ -36,7 +36,7 @@ class PrometheusTools:
         return cls(spec.url, now=now, timeout=float(spec.timeout_seconds), max_series=spec.max_series)
 
     def _params(self, query: PromQuery) -> tuple[str, dict[str, str]]:
-        params = {"query": query.query, "timeout": f"{self.timeout:g}s"}
+        params = {"query": query.query, "timeout": f"{self.timeout:g}"}  # seconds, as Prometheus parses it
         if query.tool != PROM_RANGE:
             params["time"] = query.time or f"{self.now():.3f}"
             return "/api/v1/query", params
