@@ -77,7 +77,11 @@ class ActionSpec(_Model):
 
 
 class PrometheusSpec(_Model):
+    """A Prometheus HTTP API the bot may query (instant and range PromQL); read-only, no Kubernetes RBAC involved."""
+
     url: str = Field(pattern=r"^https?://", max_length=2048)
+    timeout_seconds: int = Field(default=10, ge=1, le=60)
+    max_series: int = Field(default=20, ge=1, le=200)
 
 
 class ToolLimitsSpec(_Model):

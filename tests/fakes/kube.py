@@ -10,6 +10,7 @@ operator.
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import socket
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp.web
+import kmock
 import yaml
 
 from tests.fakes.kube_emulator import KubeEmulator
@@ -184,6 +186,16 @@ class KubeAPI:
             if exc.code != 409:
                 raise
         return self.request("PATCH", path, obj)
+
+    def create_all(self, objects: Sequence[dict[str, Any]]) -> None:
+        """Create many objects at once, each as its POST would (same checks, one watch event each), without a
+        request each: for fixtures of thousands of objects."""
+        def create() -> None:
+            for obj in objects:
+                res = kmock.resource(f"{obj['apiVersion']}/{obj['kind'].lower()}s")
+                namespace = obj["metadata"].get("namespace")
+                self.emulator._commit(res, "ADDED", self.emulator.created(res, copy.deepcopy(obj), namespace))
+        self.call(create)
 
     def delete(self, obj_or_path: dict[str, Any] | str) -> None:
         with contextlib.suppress(urllib.error.HTTPError):

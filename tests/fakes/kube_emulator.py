@@ -11,7 +11,8 @@ client. Gaps of kmock 0.8 closed here (numbers as in ../shared/notes/loopback-te
   5. watch streams are `application/json`;
   6. `GET /api/v1/namespaces[/NAME]` works; core discovery says groupVersion `v1`;
   7. `metadata.generation` moves only on spec changes; the `status` subresource is separate from the main resource.
-Also: Secret `stringData` is folded into `data`; owner-reference garbage collection; label/field selectors;
+Also: Secret `stringData` is folded into `data`; owner-reference garbage collection; label/field selectors; list
+`limit`/`continue` (key order, `remainingItemCount`);
 server-side `Table` output from a CRD's printer columns (so `kubectl get` shows them); PUT (replace); DELETE's
 DeleteOptions preconditions (a uid or resourceVersion that no longer matches → 409 Conflict).
 Authentication, off by default: `accepted_tokens` set, a request without one of them as its bearer token (or, over
@@ -48,6 +49,7 @@ from tests.fakes.kube_protocol import (
     merge_patch,
     namespace_object,
     now_iso,
+    page,
     printer_table,
     request_matcher,
     status_body,
@@ -283,8 +285,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         items = [obj for obj in self._store[request.resource].values() if matches(obj)]
         if "as=Table" in request.headers.get("Accept", ""):
             return self._table(request.resource, items)
+        items, more = page(items, request.params)
         return {"apiVersion": self._api_version(request.resource), "kind": f"{info.kind}List",
-                "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+                "metadata": {"resourceVersion": str(self._rv), **more}, "items": items}
 
     def _table(self, res: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
         return printer_table(self._columns.get(res), items, str(self._rv))
@@ -336,26 +339,30 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return canonical_quantities(stored) if self.canonical_quantities else stored
 
     async def _serve_create(self, request: kmock.Request) -> Any:
-        info = self._info(request.resource)
-        body = request.data
+        obj = self.created(request.resource, request.data, request.namespace)
+        if request.params.get("dryRun"):
+            return obj
+        return kmock.Response(status=201, payload=self._commit(request.resource, "ADDED", obj))
+
+    def created(self, res: Any, body: Any, namespace: str | None) -> dict[str, Any]:
+        """The object a POST of `body` to the collection of `res` in `namespace` creates (not stored yet)."""
+        info = self._info(res)
         if not isinstance(body, dict):
             raise api_error(400, "BadRequest", "the body must be a JSON object")
         meta = body.setdefault("metadata", {})
         if info.namespaced:
-            if meta.get("namespace") not in (None, request.namespace):
+            if meta.get("namespace") not in (None, namespace):
                 raise api_error(400, "BadRequest", "the namespace of the object does not match the URL")
-            meta["namespace"] = request.namespace
+            meta["namespace"] = namespace
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise api_error(422, "Invalid", "metadata.name: Required value")
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-        if (meta.get("namespace"), meta["name"]) in self._store[request.resource]:
-            raise api_error(409, "AlreadyExists", f'{request.resource.plural} "{meta["name"]}" already exists')
-        obj = self._prepare(request.resource, info, body, None, None)
+        if (meta.get("namespace"), meta["name"]) in self._store[res]:
+            raise api_error(409, "AlreadyExists", f'{res.plural} "{meta["name"]}" already exists')
+        obj = self._prepare(res, info, body, None, None)
         obj["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=now_iso(), generation=1)
-        if request.params.get("dryRun"):
-            return obj
-        return kmock.Response(status=201, payload=self._commit(request.resource, "ADDED", obj))
+        return obj
 
     async def _serve_update(self, request: kmock.Request) -> dict[str, Any]:
         info = self._info(request.resource)

@@ -3,6 +3,7 @@
 import base64
 import copy
 import datetime
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -102,6 +103,31 @@ def request_matcher(namespace: str | None, name: str | None,
                 and (not labels or match_labels(labels, meta.get("labels") or {}))
                 and (not fields or match_fields(fields, obj)))
     return matches
+
+
+def page(items: list[dict[str, Any]], params: Mapping[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`limit` and `continue` of a list, as the API server pages: in key order (namespace, name), the token naming the
+    last key served; the list metadata to add (`continue`, `remainingItemCount`) when more remain."""
+    limit, token = params.get("limit", ""), params.get("continue", "")
+    if not limit and not token:
+        return items, {}
+    if limit and not limit.isdigit():
+        raise api_error(400, "BadRequest", f"limit: Invalid value: {limit!r}")
+
+    def key(obj: dict[str, Any]) -> list[str]:
+        return [obj["metadata"].get("namespace") or "", obj["metadata"]["name"]]
+    ordered = sorted(items, key=key)
+    if token:
+        try:
+            after = json.loads(base64.urlsafe_b64decode(token.encode()))
+        except ValueError:
+            raise api_error(400, "BadRequest", "continue key is not valid") from None
+        ordered = [obj for obj in ordered if key(obj) > after]
+    size = int(limit or 0)
+    if not size or len(ordered) <= size:
+        return ordered, {}
+    next_token = base64.urlsafe_b64encode(json.dumps(key(ordered[size - 1])).encode()).decode()
+    return ordered[:size], {"continue": next_token, "remainingItemCount": len(ordered) - size}
 
 
 def jsonpath(obj: Any, path: str) -> Any:

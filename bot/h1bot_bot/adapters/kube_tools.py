@@ -26,6 +26,8 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout rest
 VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "networking.k8s.io": "v1", "autoscaling": "v2"}
 UNREACHABLE = (OSError, urllib3.exceptions.HTTPError)  # connection refused, timeouts, TLS: a result, not a crash
 MAX_LIST = 500  # objects per list call; the model is told when there are more
+MAX_EVENT_PAGES = 4  # of MAX_LIST events read at most (the API pages in name order, not by time)
+MAX_EVENTS = 60  # the newest events shown
 
 
 class RequestFailed(Exception):
@@ -38,6 +40,11 @@ def collection_path(resource: str, namespace: str) -> str:
     group = READABLE_RESOURCES[resource]
     base = f"/api/{VERSIONS[group]}" if not group else f"/apis/{group}/{VERSIONS[group]}"
     return f"{base}/namespaces/{namespace}/{resource}"
+
+
+def field_value(value: str) -> str:
+    """A field selector value escaped as the API server reads it (`\\`, `,` and `=` are special)."""
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
 def refusal(status: int, message: str, what: str) -> str:
@@ -89,6 +96,19 @@ class KubeTools:
             raise RequestFailed(response.status, message)
         return text if raw else (json.loads(text) if text else {})
 
+    def _list(self, path: str, query: dict[str, Any], pages: int) -> tuple[list[dict[str, Any]], int | None]:
+        """Up to `pages` pages of a list (following `continue`): the items, and how many remain unread (0 when the
+        server does not say how many; None when none remain)."""
+        items: list[dict[str, Any]] = []
+        for _ in range(pages):
+            found = self._request("GET", path, query)
+            items += found.get("items") or []
+            meta = found.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, None
+            query = {**query, "continue": meta["continue"]}
+        return items, int(meta.get("remainingItemCount") or 0)
+
     async def lookup(self, request: Lookup) -> ToolResult:
         return await asyncio.to_thread(self._lookup, request)
 
@@ -99,14 +119,17 @@ class KubeTools:
                 obj = self._request("GET", f"{collection_path(request.resource, ns)}/{request.name}")
                 return ToolResult(kube_view.object_text(obj))
             if request.tool == LIST:
-                found = self._request("GET", collection_path(request.resource, ns), {"limit": MAX_LIST})
-                more = " (more not shown)" if (found.get("metadata") or {}).get("continue") else ""
-                return ToolResult(kube_view.object_lines(request.resource, found.get("items") or []) + more)
+                items, unread = self._list(collection_path(request.resource, ns), {"limit": MAX_LIST}, pages=1)
+                more = f"\n({unread or 'more'} more {request.resource} not shown)" if unread is not None else ""
+                return ToolResult(kube_view.object_lines(request.resource, items) + more)
             if request.tool == EVENTS:
-                found = self._request("GET", collection_path("events", ns), {"limit": MAX_LIST})
-                return ToolResult(kube_view.event_lines(found.get("items") or [], request.name))
+                query: dict[str, Any] = {"limit": MAX_LIST}
+                if request.name:  # the API server filters: the events about one object among thousands
+                    query["fieldSelector"] = f"involvedObject.name={field_value(request.name)}"
+                items, unread = self._list(collection_path("events", ns), query, pages=MAX_EVENT_PAGES)
+                return ToolResult(kube_view.event_lines(items, request.name, MAX_EVENTS, unread), keep="tail")
             if request.tool == LOGS:
-                query: dict[str, Any] = {"tailLines": request.lines}
+                query = {"tailLines": request.lines}
                 if request.container:
                     query["container"] = request.container
                 if request.previous:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+MAX_MESSAGE = 500  # characters of a status message in a pod's details (the JSON after them has it whole)
 
 
 def _env_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -73,22 +74,85 @@ def object_lines(resource: str, items: list[dict[str, Any]]) -> str:
 
 
 def object_text(obj: dict[str, Any]) -> str:
-    """One object in full (sanitized), as compact JSON."""
-    return json.dumps(sanitized(obj), separators=(",", ":"), sort_keys=True)
+    """One object in full (sanitized), as compact JSON; a pod led by what explains its state (`pod_details`), so
+    that clipping to the tool output limit keeps that first."""
+    text = json.dumps(sanitized(obj), separators=(",", ":"), sort_keys=True)
+    if obj.get("kind") == "Pod":
+        return f"{pod_details(obj)}\nthe pod as JSON (values from Secrets not shown):\n{text}"
+    return text
 
 
-def event_lines(events: list[dict[str, Any]], about: str = "") -> str:
-    """Events oldest first, one a line: `time type reason kind/name: message (xN)`; only those about `about`."""
+def _short(text: Any, limit: int = MAX_MESSAGE) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _state(state: dict[str, Any]) -> str:
+    """`waiting CrashLoopBackOff: back-off 5m0s ...`, `terminated OOMKilled exitCode=137 at ...: ...`."""
+    if not state:
+        return "none"
+    kind = next(iter(state))
+    detail = state[kind] or {}
+    words = [kind, str(detail.get("reason", ""))]
+    if kind == "terminated":
+        words.append(f"exitCode={detail.get('exitCode')}" + (f" signal={detail['signal']}" if "signal" in detail
+                                                              else ""))
+    at = detail.get("finishedAt") or detail.get("startedAt")
+    words.append(f"at {at}" if at else "")
+    text = " ".join(w for w in words if w)
+    return text + (f": {_short(detail['message'])}" if detail.get("message") else "")
+
+
+def pod_details(pod: dict[str, Any]) -> str:
+    """What explains a pod's state, one line a fact: phase and why, each container's image, limits, restarts, its
+    state and last state (reason, exit code, message), and the conditions that are not True."""
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    why = " ".join(f"{k}={_short(status[k])}" for k in ("reason", "message") if status.get(k))
+    lines = [f"pod {meta.get('name')} in {meta.get('namespace')}: phase={status.get('phase', '?')}"
+             f"{' ' + why if why else ''} node={spec.get('nodeName', '?')}"]
+    for kind, specs, statuses in (("init container", "initContainers", "initContainerStatuses"),
+                                  ("container", "containers", "containerStatuses")):
+        found = {c.get("name"): c for c in status.get(statuses) or ()}
+        for container in spec.get(specs) or ():
+            name = container.get("name")
+            limits = ",".join(f"{k}={v}" for k, v in ((container.get("resources") or {}).get("limits") or {}).items())
+            line = f"{kind} {name}: image={container.get('image')}" + (f" limits={limits}" if limits else "")
+            state = found.get(name)
+            if state is None:
+                lines.append(f"{line} (no status yet)")
+                continue
+            lines += [f"{line} ready={str(bool(state.get('ready'))).lower()} restarts={state.get('restartCount', 0)}",
+                      f"  state: {_state(state.get('state') or {})}",
+                      f"  last state: {_state(state.get('lastState') or {})}"]
+    for condition in status.get("conditions") or ():
+        if condition.get("status") != "True":
+            reason = f" {condition['reason']}" if condition.get("reason") else ""
+            message = f": {_short(condition['message'])}" if condition.get("message") else ""
+            lines.append(f"condition {condition.get('type')}={condition.get('status')}{reason}{message}")
+    return "\n".join(lines)
+
+
+def event_lines(events: list[dict[str, Any]], about: str = "", max_lines: int = 0, unread: int | None = None) -> str:
+    """Events oldest first, one a line: `time type reason kind/name: message (xN)`; only those about `about`, the
+    newest `max_lines` of them (0: all). `unread`: events the API had beyond those read (0: an unknown number)."""
     chosen = [e for e in events if not about or (e.get("involvedObject") or {}).get("name") == about]
+    notes = []
+    if unread is not None:
+        notes.append(f"({unread or 'more'} more events were not read: the newest may be among them"
+                     + ("" if about else "; ask about one object by name") + ")")
     if not chosen:
-        return f"no events about {about}" if about else "no events"
+        return "\n".join([f"no events about {about}" if about else "no events", *notes])
 
     def when(event: dict[str, Any]) -> str:
         return event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or ""
+    ordered = sorted(chosen, key=when)
+    if max_lines and len(ordered) > max_lines:
+        notes.append(f"({len(ordered) - max_lines} older events not shown)")
+        ordered = ordered[-max_lines:]
     lines = []
-    for e in sorted(chosen, key=when):
+    for e in ordered:
         obj = e.get("involvedObject") or {}
         count = f" (x{e['count']})" if (e.get("count") or 1) > 1 else ""
         what = f"{obj.get('kind', '')}/{obj.get('name', '')}"
         lines.append(f"{when(e)} {e.get('type', '')} {e.get('reason', '')} {what}: {e.get('message', '')}{count}")
-    return "\n".join(lines)
+    return "\n".join(notes + lines)
