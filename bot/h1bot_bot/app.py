@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from h1bot_api import status as api
 from h1bot_api.spec import ConfigError, SlackBotSpec
+from h1bot_api.tools_spec import ToolsSpec
 from h1bot_bot.adapters.health import HealthServer
 from h1bot_bot.adapters.kube import SlackBotResource, SlackBotWatch, cluster_login, describe_error
 from h1bot_bot.adapters.kube_tools import KubeTools
@@ -46,7 +47,7 @@ from h1bot_bot.core.tokens import EncodingUnavailable
 from h1bot_bot.engine.health_report import HealthReport
 from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.engine.tool_loop import ClusterTools
-from h1bot_bot.wiring import Engine, build_engine
+from h1bot_bot.wiring import Engine, ToolRunners, build_engine
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class RunningBot:
         self._version: str | None = None  # the SlackBot's resourceVersion read at start (the watch goes on from it)
         self._namespace = settings.namespace or "default"  # the bot's own (a manifest file's metadata.namespace)
         self.kube_tools: KubeTools | None = None
+        self.tool_runners: ToolRunners | None = None
         self.identity: BotIdentity | None = None
         self.slack_app: SlackBotApp | None = None
         self.surface: SlackSurface | None = None
@@ -226,8 +228,11 @@ class RunningBot:
         """spec.tools, live: the cluster is logged in to (the pod's ServiceAccount, or a kubeconfig) on the first
         lookup, so a bot without tools never needs a login for them."""
         self.kube_tools = KubeTools(cluster_login, timeout=self.settings.kube_timeout)
-        return ClusterTools(spec=lambda: self.config.current.spec.tools, own_namespace=self._namespace,
-                            lookup=self.kube_tools.lookup)
+        self.tool_runners = ToolRunners(self._tools_spec, self.kube_tools)
+        return ClusterTools(spec=self._tools_spec, own_namespace=self._namespace, lookup=self.tool_runners.lookup)
+
+    def _tools_spec(self) -> ToolsSpec | None:
+        return self.config.current.spec.tools
 
     def _on_object(self, obj: dict) -> None:
         """A new version of the SlackBot from the watch: applied, then health re-checked (a rejected spec shows)."""
@@ -274,6 +279,8 @@ class RunningBot:
             await self.live_config.close()
         if self._llm is not None:
             await self._llm.close()
+        if self.tool_runners is not None:
+            await self.tool_runners.close()
         if self._session is not None:
             await self._session.close()
         if self.health is not None:

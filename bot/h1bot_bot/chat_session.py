@@ -26,7 +26,7 @@ from h1bot_bot.core.slack_export import ExportedThread
 from h1bot_bot.core.tokens import EncodingUnavailable
 from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.engine.tool_loop import ClusterTools
-from h1bot_bot.wiring import Engine, build_engine
+from h1bot_bot.wiring import Engine, ToolRunners, build_engine
 
 OK, ANSWER_FAILED, ENDPOINT_FAILED = 0, 1, 3
 ENDPOINT_ERRORS = frozenset({"auth", "permission", "connection", "model_not_found"})
@@ -56,6 +56,7 @@ class ChatSession:
         self.admin = admin  # --admin: True (the engine's say for this surface); None: spec.access.admins
         self.namespace = namespace  # the manifest's metadata.namespace: "the bot's own" in spec.tools
         self.kube_tools = KubeTools(cluster_login)  # spec.tools' lookups, as the kubeconfig's user (like kubectl)
+        self.tool_runners: ToolRunners | None = None
         self.metrics = Metrics()
         self.tokenizers = Tokenizers()
         self.router = CommandRouter()
@@ -76,8 +77,9 @@ class ChatSession:
                                  store=FileStore(state))
         self.llm = LLMClient(api_key=self.api_key, base_url=self.base_url, organization=self.organization,
                              timeout=120.0, attempts=2, backoff=0.5, backoff_max=2.0)
-        tools = ClusterTools(spec=lambda: self.config.current.spec.tools, own_namespace=self.namespace,
-                             lookup=self.kube_tools.lookup)
+        self.tool_runners = ToolRunners(lambda: self.config.current.spec.tools, self.kube_tools)
+        tools = ClusterTools(spec=self.tool_runners.spec, own_namespace=self.namespace,
+                             lookup=self.tool_runners.lookup)
         self.engine = build_engine(self.surface, BOT, self.config, self.llm, self.tokenizers, self.metrics,
                                    self.router, admin=self.admin, tools=tools)
         self.config.use_tokenizer(self._count_prompt_tokens)
@@ -115,6 +117,8 @@ class ChatSession:
             await self.config.close()
         if self.llm is not None:
             await self.llm.close()
+        if self.tool_runners is not None:
+            await self.tool_runners.close()
 
     async def handle(self, text: str) -> str:
         """One line from the user, answered; returns the outcome. A note tells what summarization cost."""

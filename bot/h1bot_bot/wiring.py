@@ -5,14 +5,22 @@ terminal chat, chat_session.py).
     outcome = await engine.dispatcher.handle(incoming)
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from h1bot_api.tools_spec import ToolsSpec
+from h1bot_bot.adapters.kube_tools import KubeTools
 from h1bot_bot.adapters.llm import LLMClient
 from h1bot_bot.adapters.metrics import Metrics
+from h1bot_bot.adapters.prometheus import PrometheusTools
 from h1bot_bot.adapters.tokenizers import Tokenizers
 from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.conversation import BotIdentity
+from h1bot_bot.core.prom_tools import PromQuery
 from h1bot_bot.core.surface import Surface
+from h1bot_bot.core.tools import ToolResult
 from h1bot_bot.engine.answering import Answerer
 from h1bot_bot.engine.chatops import ChatOps
 from h1bot_bot.engine.dispatch import Dispatcher, LastError
@@ -30,6 +38,29 @@ class Engine:
     dispatcher: Dispatcher
     commands: ChatOps
     tool_loop: ToolLoop | None = None
+
+
+class ToolRunners:
+    """The lookups of spec.tools: Kubernetes through `kube`, PromQL through one PrometheusTools per configured
+    endpoint (spec.tools.prometheus may change live). `close()` on shutdown."""
+
+    def __init__(self, spec: Callable[[], ToolsSpec | None], kube: KubeTools):
+        self.spec, self.kube = spec, kube
+        self._prometheus: dict[Any, PrometheusTools] = {}
+
+    async def lookup(self, request: Any) -> ToolResult:
+        if not isinstance(request, PromQuery):
+            return await self.kube.lookup(request)
+        tools = self.spec()
+        if tools is None or tools.prometheus is None:
+            return ToolResult(refused="Prometheus is not configured for this bot (spec.tools.prometheus)")
+        if tools.prometheus not in self._prometheus:
+            self._prometheus[tools.prometheus] = PrometheusTools.from_spec(tools.prometheus, now=time.time)
+        return await self._prometheus[tools.prometheus].lookup(request)
+
+    async def close(self) -> None:
+        for prometheus in self._prometheus.values():
+            await prometheus.close()
 
 
 def build_engine(surface: Surface, identity: BotIdentity, config: LiveConfig, llm: LLMClient, tokenizers: Tokenizers,

@@ -20,6 +20,7 @@ from tests.bot.tool_cluster import (
 )
 from tests.fakes.kube import KubeAPI
 from tests.fakes.openai import ToolCall, ToolCalls
+from tests.fakes.prometheus import FakePrometheus, Series
 
 QUESTION = "why is checkout crashing?"
 TOOLS = {"tools": BOT["spec"]["tools"], "access": BOT["spec"]["access"]}
@@ -166,3 +167,22 @@ async def test_an_injected_instruction_in_a_log_changes_nothing(cluster, start_b
     assert refusal == "refused: propose_scale: 0 replicas is outside what this bot may set (1..6)"
     assert api.find(DEPLOYMENTS, "payments", "checkout") == before  # not scaled, not restarted, not touched
 
+
+
+async def test_the_bot_reads_the_error_rate_from_prometheus_beside_the_pods(cluster, start_bot, fake_slack,
+                                                                            fake_openai):
+    cluster()
+    async with FakePrometheus() as prometheus:
+        query = 'sum by (code) (rate(http_requests_total{namespace="payments"}[5m]))'
+        prometheus.answers[query] = [Series({"code": "500"}, 4.5), Series({"code": "200"}, 0.25)]
+        tools = {**TOOLS["tools"], "prometheus": {"url": prometheus.url}}
+        fake_openai.script(
+            ToolCalls([call("prometheus_query", query=query),
+                       call("kube_list", resource="pods", namespace="payments")]),
+            "Most checkout requests fail with 500s since one pod crash-loops.")
+        async with start_bot({**TOOLS, "tools": tools}):
+            answer = await ask(fake_slack)
+    assert "Most checkout requests fail with 500s" in answer
+    assert "looked at: prometheus: " in answer and "pods in payments" in answer
+    rate = fake_openai.chat_requests[1].tool_results[0]["content"]
+    assert '{code="500"} 4.5' in rate and '{code="200"} 0.25' in rate
