@@ -37,6 +37,7 @@ from h1bot_bot.adapters.slack_surface import SlackSurface
 from h1bot_bot.adapters.state_file import FileStore, StateFile
 from h1bot_bot.adapters.tokenizers import Tokenizers
 from h1bot_bot.config import DEFAULT_OPENAI_BASE_URL, Settings
+from h1bot_bot.core.approvals import NOT_ENABLED_TEXT
 from h1bot_bot.core.budget import system_prompt_tokens
 from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.conversation import BotIdentity
@@ -44,6 +45,7 @@ from h1bot_bot.core.effective import BotConfig, ConfigHolder
 from h1bot_bot.core.endpoint_guard import EndpointGuard, EndpointRefused
 from h1bot_bot.core.readiness import Health, assess
 from h1bot_bot.core.tokens import EncodingUnavailable
+from h1bot_bot.engine.approvals import Approvals
 from h1bot_bot.engine.health_report import HealthReport
 from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.engine.tool_loop import ClusterTools
@@ -106,6 +108,7 @@ class RunningBot:
         self.slack_app: SlackBotApp | None = None
         self.surface: SlackSurface | None = None
         self.engine: Engine | None = None
+        self.approvals: Approvals | None = None  # proposed actions awaiting Approve/Deny (set with the tool loop)
         self.tokenizers = Tokenizers()
         self.health: HealthServer | None = None
         self._endpoints = EndpointGuard(settings.allowed_base_urls)
@@ -202,7 +205,8 @@ class RunningBot:
         release_startup_memory()
         self.slack_app = SlackBotApp(client, s.slack_app_token, self.identity, self.engine.dispatcher.handle,
                                      self.surface, lambda: self.config.current.spec.access.answer_bots,
-                                     self.metrics, dedupe_size=s.dedupe_size, ping_interval=s.socket_ping_interval)
+                                     self.metrics, dedupe_size=s.dedupe_size, ping_interval=s.socket_ping_interval,
+                                     decide=self._decide)
         self.slack_app.handler.client.on_message_listeners.append(self.auth.on_socket_message)
         self.health = HealthServer(self.metrics.registry, self.report.check, host=s.http_host, port=s.http_port)
         await self.health.start()
@@ -233,6 +237,12 @@ class RunningBot:
 
     def _tools_spec(self) -> ToolsSpec | None:
         return self.config.current.spec.tools
+
+    async def _decide(self, proposal_id: str, user: str, approve: bool) -> str:
+        """An Approve/Deny click (adapters/slack_app.py) on a proposed action."""
+        if self.approvals is None:
+            return NOT_ENABLED_TEXT
+        return await self.approvals.decide(proposal_id, user, approve)
 
     def _on_object(self, obj: dict) -> None:
         """A new version of the SlackBot from the watch: applied, then health re-checked (a rejected spec shows)."""

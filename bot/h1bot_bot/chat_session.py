@@ -3,6 +3,10 @@
 The spec and its overrides come from the manifest and the state file beside it (LiveConfig with a FileStore, as
 `h1bot-bot --spec`); each line is a message in the thread, answered by the same pipeline and ChatOps commands as in
 Slack. After an answer that summarized the history, a note says how many summarization calls and tokens it cost.
+
+After an answer that proposed actions (`approvals`, set with the tool loop's wiring), each is put to the person at
+the keyboard: an admin (--admin, or --as an id in spec.access.admins) answers "Run it? [y/N]" (from a pipe, the
+next line; no answer at all is a no); anyone else is told only an admin can approve it, and nothing runs.
 """
 
 import asyncio
@@ -17,13 +21,15 @@ from h1bot_bot.adapters.llm import LLMClient
 from h1bot_bot.adapters.metrics import Metrics
 from h1bot_bot.adapters.state_file import FileStore, StateFile
 from h1bot_bot.adapters.terminal.prompt import LineReader
-from h1bot_bot.adapters.terminal.render import Renderer
+from h1bot_bot.adapters.terminal.render import Renderer, mrkdwn_to_markdown
 from h1bot_bot.adapters.terminal.surface import BOT, TerminalSurface, TerminalThread, ThreadNames
 from h1bot_bot.adapters.tokenizers import Tokenizers
 from h1bot_bot.core.budget import system_prompt_tokens
 from h1bot_bot.core.commands import CommandRouter
+from h1bot_bot.core.overrides import is_admin
 from h1bot_bot.core.slack_export import ExportedThread
 from h1bot_bot.core.tokens import EncodingUnavailable
+from h1bot_bot.engine.approvals import Approvals
 from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.engine.tool_loop import ClusterTools
 from h1bot_bot.wiring import Engine, ToolRunners, build_engine
@@ -31,6 +37,9 @@ from h1bot_bot.wiring import Engine, ToolRunners, build_engine
 OK, ANSWER_FAILED, ENDPOINT_FAILED = 0, 1, 3
 ENDPOINT_ERRORS = frozenset({"auth", "permission", "connection", "model_not_found"})
 LEAVE = frozenset({"exit", "quit", "/exit", "/quit"})
+RUN_IT = "Run it? [y/N]"
+NOT_ADMIN_NOTE = "_Not run: only an admin can approve this (run with --admin or --as an admin id)._"
+NO_ANSWER_NOTE = "_No answer (end of input): denied, nothing ran._"
 
 
 def exit_code(outcome: str) -> int:
@@ -64,6 +73,8 @@ class ChatSession:
         self.config: LiveConfig | None = None
         self.engine: Engine | None = None
         self.surface: TerminalSurface | None = None
+        self.approvals: Approvals | None = None  # actions the answers propose (wired with the tool loop)
+        self.reader: LineReader | None = None  # the session's input while `loop` runs
 
     async def start(self) -> "ChatSession":
         """Raises ConfigError when the spec (with its stored overrides) is invalid."""
@@ -95,9 +106,13 @@ class ChatSession:
         except EncodingUnavailable as exc:
             raise ConfigError(f"cannot load the tokenizer for {model}: {exc}") from None
 
+    def is_admin(self, user: str) -> bool:
+        """--admin makes the person at the keyboard one; otherwise spec.access.admins decides."""
+        return self.admin if self.admin is not None else is_admin(self.config.current.spec, user)
+
     def _greet(self) -> None:
         spec = self.config.current.spec
-        admin = self.admin if self.admin is not None else self.user in spec.access.admins
+        admin = self.is_admin(self.user)
         lines = [f"_SlackBot from {self.spec_path}; model {spec.model.name} at {self.endpoint}._",
                  f"_You are {self.user_name} ({self.user}){', an admin' if admin else ', not an admin'}._"]
         if spec.tools is not None:
@@ -136,13 +151,34 @@ class ChatSession:
             sent = _total(self.metrics, "h1bot_summarized_tokens_total")
             self.renderer.note(f"_This session: {total:.0f} summarization calls, {sent:.0f} tokens of history "
                                "summarized._")
+        await self.settle_proposals()
         return outcome
+
+    async def settle_proposals(self) -> None:
+        """Each action proposed since the last answer: an admin approves or denies it (y/N), anyone else is told
+        who may; `approvals.decide` runs it (its result goes to the thread) or not."""
+        if self.approvals is None or self.surface is None:
+            return
+        for pending in self.surface.take_proposals():
+            if not self.approvals.is_admin(self.user):
+                self.renderer.note(NOT_ADMIN_NOTE)
+                continue
+            reader = self.reader or LineReader("")  # -m: a terminal's prompt, or the next piped line
+            if not reader.interactive:
+                self.renderer.note(RUN_IT)
+            answer = await reader.confirm(f"{RUN_IT} ")
+            if answer is None:
+                self.renderer.note(NO_ANSWER_NOTE)
+            shown = len(self.surface.conversation.messages)
+            text = await self.approvals.decide(pending.id, self.user, bool(answer))
+            if len(self.surface.conversation.messages) == shown:  # a result posted in the thread says it already
+                self.renderer.note(mrkdwn_to_markdown(text))
 
     async def ask(self, text: str) -> int:
         return exit_code(await self.handle(text))
 
     async def loop(self, history: Path | None) -> int:
-        reader = LineReader(f"{self.user_name}> ", history)
+        self.reader = reader = LineReader(f"{self.user_name}> ", history)
         loop = asyncio.get_running_loop()
         while (line := await reader.read()) is not None:
             if not line.strip():

@@ -5,21 +5,18 @@ what it may not gets a clear refusal the model reads (never a crash), and approv
 import asyncio
 from collections.abc import Iterator
 
-import kubernetes
 import pytest
 
 from h1bot_bot.adapters.kube_tools import MAX_EVENTS, RESTARTED_AT, KubeTools
 from h1bot_bot.core.tools import EVENTS, LIST, LOGS, ActionProposal, Lookup, ToolBudget, parse_call, tool_message
-from tests.bot.tool_cluster import DEPLOYMENTS, INJECTION, SPEC, bot_kubeconfig, event, populate
+from tests.bot.tool_cluster import DEPLOYMENTS, INJECTION, SPEC, deployment, event, tools_cluster
 from tests.fakes.kube import KubeAPI, object_path
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KubeAPI, KubeTools]]:
-    with KubeAPI() as api:
-        populate(api)
-        kubeconfig = bot_kubeconfig(api, tmp_path_factory.mktemp("bot"))
-        yield api, KubeTools(kubernetes.config.new_client_from_config(config_file=str(kubeconfig)))
+    with tools_cluster(tmp_path_factory.mktemp("bot")) as made:
+        yield made.api, made.tools
 
 
 def run(coro):
@@ -166,11 +163,7 @@ def test_an_approved_scale_and_restart_change_the_deployment(cluster):
 
 def test_an_action_outside_its_namespaces_is_refused_by_rbac_even_if_asked_directly(cluster):
     api, tools = cluster
-    api.apply({"apiVersion": "apps/v1", "kind": "Deployment",
-               "metadata": {"name": "coredns", "namespace": "kube-system"},
-               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "dns"}},
-                        "template": {"metadata": {"labels": {"app": "dns"}},
-                                     "spec": {"containers": [{"name": "dns", "image": "x"}]}}}})
+    api.apply(deployment("coredns", "kube-system", 2))
     result = run(tools.run_action(ActionProposal("scale", "kube-system", "coredns", 0), now="t"))
     assert "RBAC refused" in result.refused and "deployments/scale" in result.refused
     assert api.find(DEPLOYMENTS, "kube-system", "coredns")["spec"]["replicas"] == 2

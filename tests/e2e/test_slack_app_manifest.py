@@ -50,11 +50,12 @@ def slack_methods_called_by_the_bot() -> set[str]:
     return calls
 
 
-def test_socket_mode_on_interactivity_off():
+def test_socket_mode_on_and_interactivity_on_for_the_approve_buttons():
     settings = MANIFEST["settings"]
     assert settings["socket_mode_enabled"] is True
-    assert settings["interactivity"]["is_enabled"] is False
+    assert settings["interactivity"]["is_enabled"] is True, "the Approve/Deny buttons of proposed actions"
     assert "request_url" not in settings["event_subscriptions"], "Socket Mode needs no public URL"
+    assert set(settings["interactivity"]) == {"is_enabled"}, "clicks come over Socket Mode: no request URL"
     assert MANIFEST["features"]["bot_user"]["display_name"]
 
 

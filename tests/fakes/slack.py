@@ -9,7 +9,7 @@ streamed replies are thread messages like any other.
 
 Several bot processes may connect at once, like several Socket Mode connections of one app token: which one gets an
 event, and Slack's retries of unacked envelopes, live in slack_delivery.py; `reactions.add` (atomic per user and
-reaction, as in Slack) in slack_reactions.py.
+reaction, as in Slack) in slack_reactions.py; button clicks (`block_actions` over Socket Mode) in slack_interactive.py.
 
     async with FakeSlack() as slack:
         slack.add_user("U1", "Alice")
@@ -37,6 +37,7 @@ from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.slack_delivery import Envelope, SocketDelivery
 from tests.fakes.slack_ephemeral import EphemeralApi
+from tests.fakes.slack_interactive import InteractiveApi
 from tests.fakes.slack_reactions import ReactionsApi
 from tests.fakes.slack_streaming import StreamingApi
 
@@ -61,7 +62,7 @@ class Call:
     answered_at: float | None = None  # when the fake answered it
 
 
-class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, StreamingApi, LoopbackServer):
+class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, InteractiveApi, StreamingApi, LoopbackServer):
     def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
                  team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
                  replies_page_limit: int = 1000, echo_bot_messages: bool = True):
@@ -303,6 +304,12 @@ class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, StreamingApi, Loopba
         message["text"] = text
         if params.get("metadata"):
             message["metadata"] = _metadata(params["metadata"])
+        if "blocks" in params:  # as Slack: given, they replace the message's (`[]` removes them); else they stay
+            blocks = json.loads(params["blocks"]) if isinstance(params["blocks"], str) else params["blocks"]
+            if blocks:
+                message["blocks"] = blocks
+            else:
+                message.pop("blocks", None)
         message["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
         self._notify()
         if self.echo_bot_messages:

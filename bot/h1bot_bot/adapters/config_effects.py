@@ -24,6 +24,7 @@ JsonDict = dict[str, Any]
 # (channel, thread_ts, Slack mrkdwn text): a message in a thread.
 Notify = Callable[[str, str, str], Awaitable[Any]]
 EVENTS_KEPT = 200  # audit Events waiting for the API server, at most
+LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 class ConfigStore(Protocol):
@@ -69,7 +70,7 @@ class ConfigEffects:
                 await self._tell(effect.channel, effect.thread_ts, effect.text)
             elif isinstance(effect, Log):
                 extra = {k: v for k, v in effect.extra.items() if v is not None}
-                (log.error if effect.level == "error" else log.info)("%s", effect.message, extra=extra)
+                log.log(LOG_LEVELS.get(effect.level, logging.INFO), "%s", effect.message, extra=extra)
         return persisted
 
     async def flush(self, grace: float) -> None:

@@ -112,6 +112,11 @@ class SlackGateway:
                                                         text=text[:FALLBACK_TEXT], **extra)
         return response.get("message_ts", "")
 
-    async def update(self, channel: str, ts: str, text: str, metadata: dict[str, Any] | None = None) -> None:
-        extra = {"metadata": metadata} if metadata else {}
+    async def update(self, channel: str, ts: str, text: str, metadata: dict[str, Any] | None = None,
+                     blocks: list[dict[str, Any]] | None = None) -> None:
+        """`blocks` replace the message's (`[]` removes them); None keeps them, as Slack does."""
+        extra: dict[str, Any] = {"metadata": metadata} if metadata else {}
+        if blocks is not None:
+            extra["blocks"] = blocks
+            text = text[:FALLBACK_TEXT]
         await self.client.chat_update(channel=channel, ts=ts, text=text, **extra)

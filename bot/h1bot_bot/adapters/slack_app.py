@@ -1,9 +1,14 @@
-"""slack-bolt wiring: one listener for every event type (so every envelope is acked), dedupe, in-flight tracking.
+"""slack-bolt wiring: one listener for every event type (so every envelope is acked), dedupe, in-flight tracking,
+and the Approve/Deny buttons of proposed actions.
 
 Bolt acks an event before its listener runs; the listener classifies it (core.events), skips what this process
 already saw, claims the message through Slack (adapters/reply_claim.py: one replica of the bot answers it, whichever
 connection Slack used) and hands answerable messages to the engine (`handle`). `drain` waits for replies in flight,
 bounded, for a clean shutdown.
+
+A button click (a `block_actions` payload over Socket Mode) is acked at once, then handed to `decide(proposal id,
+user, approve)`; its answer is shown to the clicker alone (chat.postEphemeral). Clicks on other buttons, or
+without a proposal id, are acked and logged.
 """
 
 import asyncio
@@ -19,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from h1bot_bot.adapters.metrics import Metrics
 from h1bot_bot.adapters.reply_claim import ReplyClaims
+from h1bot_bot.core.approvals import APPROVE_ACTION, DENY_ACTION, NOT_ENABLED_TEXT
 from h1bot_bot.core.commands import Reply
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.events import SeenEvents, classify, thread_root
@@ -27,12 +33,16 @@ from h1bot_bot.core.surface import Incoming, Surface
 
 log = logging.getLogger(__name__)
 
+Decide = Callable[[str, str, bool], Awaitable[str]]  # (proposal id, user, approve) → the text for the clicker
+
 
 class SlackBotApp:
     def __init__(self, client: AsyncWebClient, app_token: str, identity: BotIdentity,
                  handle: Callable[[Incoming], Awaitable[str]], surface: Surface, answer_bots: Callable[[], bool],
-                 metrics: Metrics, dedupe_size: int = 10_000, ping_interval: float = 10.0):
-        """`handle`: the engine's answer to a message (its outcome); `answer_bots`: spec.access.answerBots, live."""
+                 metrics: Metrics, dedupe_size: int = 10_000, ping_interval: float = 10.0,
+                 decide: Decide | None = None):
+        """`handle`: the engine's answer to a message (its outcome); `answer_bots`: spec.access.answerBots, live;
+        `decide`: an Approve/Deny click on a proposed action (None: the buttons say actions are not enabled)."""
         self.identity = identity
         self.handle = handle
         self.surface = surface
@@ -40,10 +50,14 @@ class SlackBotApp:
         self.metrics = metrics
         self.seen = SeenEvents(dedupe_size)
         self.claims = ReplyClaims(client)
+        self.decide = decide
         self.in_flight: set[asyncio.Task] = set()
         self.app = AsyncApp(client=client, request_verification_enabled=False, ssl_check_enabled=False,
                             url_verification_enabled=False, logger=logging.getLogger("slack_bolt.AsyncApp"))
         self.app.event(re.compile(".*"))(self._on_event)
+        self.app.action(APPROVE_ACTION)(self._on_decision)
+        self.app.action(DENY_ACTION)(self._on_decision)
+        self.app.action(re.compile(".*"))(self._on_other_action)  # after those: bolt runs the first match
         self.handler = AsyncSocketModeHandler(self.app, app_token, ping_interval=ping_interval)
 
     async def connect(self) -> None:
@@ -120,3 +134,40 @@ class SlackBotApp:
             log.info("%s handled", decision.kind, extra={
                 "event_id": event_id, "channel": channel, "thread_ts": incoming.thread_ts, "user": incoming.user,
                 "outcome": outcome, "duration_ms": round((time.perf_counter() - started) * 1000)})
+
+    async def _on_decision(self, ack: Callable[[], Awaitable[Any]], body: dict[str, Any],
+                           client: AsyncWebClient) -> None:
+        await ack()  # first: Slack shows the clicker an error when the ack is late
+        action = (body.get("actions") or [{}])[0]
+        user = (body.get("user") or {}).get("id") or ""
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+        message = body.get("message") or {}
+        thread_ts = message.get("thread_ts") or (body.get("container") or {}).get("message_ts") or ""
+        proposal_id = action.get("value") or ""
+        where = {"user": user, "channel": channel, "thread_ts": thread_ts, "proposal": proposal_id}
+        if not (user and channel and proposal_id):
+            log.warning("a malformed %s click was ignored", action.get("action_id"), extra=where)
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)  # a shutdown waits for an approved action to finish
+        try:
+            if self.decide is None:
+                text = NOT_ENABLED_TEXT
+            else:
+                text = await self.decide(proposal_id, user, action.get("action_id") == APPROVE_ACTION)
+        except Exception:
+            log.exception("deciding a proposal failed", extra=where)
+            text = f":warning: {INTERNAL_ERROR}"
+        finally:
+            self.in_flight.discard(task)
+        try:
+            await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts or None, text=text)
+        except Exception as exc:
+            log.warning("could not tell %s the outcome of their click: %s", user, exc, extra=where)
+
+    async def _on_other_action(self, ack: Callable[[], Awaitable[Any]], body: dict[str, Any]) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        log.info("a click on an unknown button was ignored: %s", action.get("action_id"),
+                 extra={"user": (body.get("user") or {}).get("id")})

@@ -1,5 +1,6 @@
 """Slack as the engine's surface (core/surface.py): threads from conversations.replies, names from users.info, replies
-as mrkdwn, Block Kit or ephemeral messages, answers streamed by chat.update or Slack's native streaming.
+as mrkdwn, Block Kit or ephemeral messages, answers streamed by chat.update or Slack's native streaming, proposed
+actions as Block Kit messages with Approve/Deny buttons (their clicks come back through adapters/slack_app.py).
 
 Reading a thread also repairs what a crash left: a reply of this bot's left unfinished (its message metadata says
 who was writing it and until when) is marked interrupted, in the background (core/conversation leaves it out).
@@ -8,6 +9,7 @@ who was writing it and until when) is marked interrupted, in the background (cor
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,8 @@ from slack_sdk.errors import SlackApiError
 from h1bot_bot.adapters.native_stream import NativeReplyStream, ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway, UserNames
 from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK, ReplyStream
+from h1bot_bot.core import approvals
+from h1bot_bot.core.approvals import PendingAction
 from h1bot_bot.core.commands import Reply
 from h1bot_bot.core.conversation import BotIdentity, interrupted_replies, interrupted_text, reply_metadata
 from h1bot_bot.core.formatting import SLACK_MESSAGE_LIMIT, split_message, to_mrkdwn
@@ -25,6 +29,7 @@ from h1bot_bot.core.surface import Incoming
 log = logging.getLogger(__name__)
 
 INTERRUPTED_NOTE = "_:warning: Interrupted: the bot restarted before it finished this answer. Please ask again._"
+PROPOSALS_KEPT = 500  # proposal messages remembered (to show their outcome), at most
 
 
 def _ts_key(ts: str) -> tuple[int, int]:
@@ -40,6 +45,7 @@ class SlackSurface:
         self.identity = identity
         self.allow_user_mentions = allow_user_mentions  # spec.access.allowUserMentions, live
         self._repairs: set[asyncio.Task] = set()  # edits marking interrupted replies, running
+        self._proposals: OrderedDict[str, tuple[str, str]] = OrderedDict()  # proposal id → (channel, message ts)
 
     @property
     def names(self) -> UserNames:
@@ -68,6 +74,23 @@ class SlackSurface:
     async def tell(self, channel: str, thread_ts: str, text: str) -> None:
         """A message (Slack mrkdwn) in a thread the engine is not answering right now (e.g. a dropped override)."""
         await self.gateway.post(channel, thread_ts, text)
+
+    async def propose_action(self, incoming: Incoming, pending: PendingAction) -> None:
+        """The proposal in the thread: what would run, who asked, until when, and the Approve and Deny buttons."""
+        text = approvals.proposal_text(pending, approvals.slack_clock(pending.expires_at))
+        ts = await self.gateway.post_blocks(pending.channel, pending.thread_ts, text,
+                                            approvals.proposal_blocks(pending))
+        self._proposals[pending.id] = (pending.channel, ts)
+        while len(self._proposals) > PROPOSALS_KEPT:
+            self._proposals.popitem(last=False)
+
+    async def settle_action(self, pending: PendingAction, outcome_line: str) -> None:
+        """The proposal's message shows its outcome, without buttons (chat.update)."""
+        where = self._proposals.get(pending.id)
+        if where is None:
+            return
+        await self.gateway.update(*where, approvals.settled_text(pending, outcome_line),
+                                  blocks=approvals.settled_blocks(pending, outcome_line))
 
     def open_answer(self, incoming: Incoming, *, allow_user_mentions: bool) -> ReplyStream | NativeReplyStream:
         event = incoming.event

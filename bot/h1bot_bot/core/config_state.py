@@ -62,7 +62,7 @@ class Tell:
 
 @dataclass(frozen=True)
 class Log:
-    level: str  # "info" or "error"
+    level: str  # "info", "warning" or "error"
     message: str
     extra: Mapping[str, Any] = field(default_factory=dict)
 

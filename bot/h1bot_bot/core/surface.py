@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from h1bot_bot.core.approvals import PendingAction
 from h1bot_bot.core.commands import Reply
 
 
@@ -67,4 +68,17 @@ class Surface(Protocol):
 
     def open_answer(self, incoming: Incoming, *, allow_user_mentions: bool) -> ReplyWriter:
         """The writer of one streamed answer (Markdown pieces) to `incoming`."""
+        ...
+
+    async def tell(self, channel: str, thread_ts: str, text: str) -> None:
+        """A message (mrkdwn) in a thread the engine is not answering right now (e.g. an approved action's result)."""
+        ...
+
+    async def propose_action(self, incoming: Incoming, pending: PendingAction) -> None:
+        """Show a proposed action in the thread of `incoming` with a way to approve or deny it (Slack: buttons
+        whose value is `pending.id`; the terminal: a prompt after the answer). Raises when it cannot be shown."""
+        ...
+
+    async def settle_action(self, pending: PendingAction, outcome_line: str) -> None:
+        """The proposal's message now shows `outcome_line` (mrkdwn) instead of the means to decide it."""
         ...

@@ -22,7 +22,7 @@ from h1bot_bot.adapters.clock import now_iso
 from h1bot_bot.adapters.config_effects import ConfigEffects, ConfigStore, Notify
 from h1bot_bot.adapters.retry import Backoff
 from h1bot_bot.core import config_state
-from h1bot_bot.core.config_state import ConfigState, Transition
+from h1bot_bot.core.config_state import ConfigState, Log, RecordEvent, Transition
 from h1bot_bot.core.effective import BotConfig, ConfigHolder, CountPrompt
 from h1bot_bot.core.overrides import CountText, effective_spec
 
@@ -137,6 +137,13 @@ class LiveConfig:
         self.state = transition.state
         if changed:
             self.holder.replace(self._config())
+
+    async def audit(self, type_: str, reason: str, message: str) -> None:
+        """An audit record of something done from a thread (an action proposed, approved, run): a log line and an
+        Event on the SlackBot (`type_` Normal or Warning), queued and retried while the API server is away."""
+        level = "warning" if type_ == "Warning" else "info"
+        await self.effects.perform((Log(level, f"{reason}: {message}", {"reason": reason}),
+                                    RecordEvent(type_, reason, message)))
 
     # ---- changes from the cluster --------------------------------------------------------------------------------
     def on_object(self, obj: Mapping[str, Any]) -> None:

@@ -3,13 +3,19 @@
 import asyncio
 import sys
 from pathlib import Path
+from typing import TextIO
+
+YES = frozenset({"y", "yes"})
 
 
 class LineReader:
     """`await read()` gives the next line, or None at the end (Ctrl-D, end of the piped input)."""
 
-    def __init__(self, prompt: str, history_path: Path | None = None, interactive: bool | None = None):
-        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+    def __init__(self, prompt: str, history_path: Path | None = None, interactive: bool | None = None,
+                 stream: TextIO | None = None):
+        """`stream`: where piped lines come from (stdin by default)."""
+        self.stream = stream or sys.stdin
+        self.interactive = self.stream.isatty() if interactive is None else interactive
         self.prompt = prompt
         self._session = None
         if self.interactive:
@@ -27,7 +33,7 @@ class LineReader:
 
     async def read(self) -> str | None:
         if self._session is None:
-            line = await asyncio.to_thread(sys.stdin.readline)
+            line = await asyncio.to_thread(self.stream.readline)
             return line.rstrip("\n") if line else None
         while True:
             try:
@@ -36,3 +42,16 @@ class LineReader:
                 continue
             except EOFError:
                 return None
+
+    async def confirm(self, question: str) -> bool | None:
+        """A yes/no question: True only for y/yes; Ctrl-C is a no; None at the end of the input (Ctrl-D, the
+        pipe's end). From a pipe the answer is the next line (the question is not shown: the caller notes it)."""
+        if self._session is None:
+            line = await asyncio.to_thread(self.stream.readline)
+            return line.strip().lower() in YES if line else None
+        try:
+            return (await self._session.prompt_async(question)).strip().lower() in YES
+        except KeyboardInterrupt:
+            return False
+        except EOFError:
+            return None

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.emoji import Emoji
 from rich.live import Live
 from rich.markdown import Markdown
+from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
 
@@ -126,6 +127,16 @@ class Renderer:
             self.err.print(Markdown(text), style="dim")
         else:
             self.err.file.write(text.rstrip("\n") + "\n")
+            self.err.file.flush()
+
+    def box(self, title: str, text: str) -> None:
+        """A framed note (Slack mrkdwn), e.g. an action awaiting approval: stderr, like the notes."""
+        shown = mrkdwn_to_markdown(text)
+        if self.err.is_terminal:
+            self.err.print(Panel(Markdown(shown), title=title, title_align="left", border_style="yellow",
+                                 expand=False))
+        else:
+            self.err.file.write(f"[{title}]\n{shown.rstrip()}\n")
             self.err.file.flush()
 
     def rule(self) -> None:

@@ -2,12 +2,17 @@
 
 The thread is Slack-shaped message dicts like a Slack thread's (the user's lines, the bot's answers and command
 replies, optionally an exported thread before them), so the engine reads it exactly as it reads Slack.
+
+A proposed action is shown framed and kept in the thread (updated with its outcome, as Slack's message is);
+`take_proposals` hands the new ones to the chat, which asks the person at the keyboard after the answer.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 from h1bot_bot.adapters.terminal.render import AnswerView, Renderer
+from h1bot_bot.core import approvals
+from h1bot_bot.core.approvals import PendingAction
 from h1bot_bot.core.commands import Reply
 from h1bot_bot.core.conversation import BotIdentity, reply_metadata
 from h1bot_bot.core.surface import Incoming
@@ -86,6 +91,8 @@ class TerminalSurface:
         self.names = names
         self.current: TerminalReplyWriter | None = None
         self.last_answer = ""
+        self.proposed: list[PendingAction] = []  # proposed since `take_proposals`, oldest first
+        self._proposal_messages: dict[str, dict[str, Any]] = {}  # proposal id → its message in the thread
 
     def say(self, user: str, text: str) -> Incoming:
         """A line typed by `user`: a message in the thread, addressed to the bot."""
@@ -115,6 +122,26 @@ class TerminalSurface:
     async def tell(self, channel: str, thread_ts: str, text: str) -> None:
         """A message (mrkdwn) the configuration has for the thread (e.g. an override the spec no longer admits)."""
         self.show(text)
+
+    async def propose_action(self, incoming: Incoming, pending: PendingAction) -> None:
+        asker = self.names.known.get(pending.asker, pending.asker)
+        when = approvals.clock(pending.expires_at)
+        self.renderer.box("Approval needed", f"`{pending.proposal.description()}`\n\nProposed by {asker}; it runs "
+                          f"only if an admin approves it (expires at {when}; {approvals.RESTART_NOTE}).")
+        self._proposal_messages[pending.id] = self.conversation.add(
+            user=BOT.user_id, bot_id=BOT.bot_id, text=approvals.proposal_text(pending, when))
+        self.proposed.append(pending)
+
+    async def settle_action(self, pending: PendingAction, outcome_line: str) -> None:
+        """The proposal in the thread shows its outcome (the chat tells the person at the keyboard)."""
+        message = self._proposal_messages.get(pending.id)
+        if message is not None:
+            message["text"] = approvals.settled_text(pending, outcome_line)
+
+    def take_proposals(self) -> list[PendingAction]:
+        """The actions proposed since the last call, oldest first."""
+        taken, self.proposed = self.proposed, []
+        return taken
 
     def stop_answer(self) -> bool:
         """Ctrl-C: the answer being written is marked stopped (the caller cancels its task); False when none."""

@@ -1,0 +1,152 @@
+"""Actions that need a human, performed: core/approvals.py decides, this posts, runs and audits.
+
+    approvals = Approvals(surface, kube_tools.run_action, live_config.audit, is_admin, now=time.time,
+                          admins=lambda: live_config.current.spec.access.admins)
+    text = await approvals.propose(incoming, proposal)   # the tool loop: `text` is the tool result the model reads
+    text = await approvals.decide(proposal_id, user, approve)   # a click (Slack) or the terminal's y/N
+
+The proposals live in this object (memory only: a restart forgets them). Each state change is one synchronous step
+on the book between awaits, so two concurrent clicks on one proposal cannot both run it. Failures to post, update
+or audit are logged and never stop a decision; the action's own failure is its result (ActionFailed).
+"""
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from typing import Protocol
+
+from h1bot_api.status import timestamp
+from h1bot_bot.core import approvals as core
+from h1bot_bot.core.approvals import APPROVED, DENIED, EXPIRED, TTL_SECONDS, PendingAction
+from h1bot_bot.core.surface import Incoming, Names
+from h1bot_bot.core.tools import ActionProposal, ToolResult
+
+log = logging.getLogger(__name__)
+
+RunAction = Callable[[ActionProposal, str], Awaitable[ToolResult]]  # KubeTools.run_action(proposal, now_iso)
+Audit = Callable[[str, str, str], Awaitable[None]]  # LiveConfig.audit(type_, reason, message)
+ADMINS_NAMED = 10  # admins a refusal names at most
+
+
+class ApprovalSurface(Protocol):
+    names: Names
+
+    async def propose_action(self, incoming: Incoming, pending: PendingAction) -> None: ...
+
+    async def settle_action(self, pending: PendingAction, outcome_line: str) -> None: ...
+
+    async def tell(self, channel: str, thread_ts: str, text: str) -> None: ...
+
+
+class Approvals:
+    def __init__(self, surface: ApprovalSurface, run_action: RunAction, audit: Audit,
+                 is_admin: Callable[[str], bool], now: Callable[[], float], ttl_seconds: float = TTL_SECONDS, *,
+                 admins: Callable[[], Collection[str]] = tuple, limit: int = core.MAX_PENDING):
+        """`is_admin(user)`: who may decide (spec.access.admins, or the terminal's --admin); `admins()`: whom a
+        refusal names; `now()`: epoch seconds."""
+        self.surface = surface
+        self.run_action = run_action
+        self.audit = audit
+        self.is_admin = is_admin
+        self.now = now
+        self.ttl = ttl_seconds
+        self.admins = admins
+        self.limit = limit
+        self.book = core.Book()
+
+    @property
+    def pending(self) -> tuple[PendingAction, ...]:
+        return self.book.pending
+
+    async def propose(self, incoming: Incoming, proposal: ActionProposal) -> str:
+        """Post `proposal` in the thread with Approve/Deny and audit it; returns the tool result for the model."""
+        proposed = core.propose(self.book, uuid.uuid4().hex[:16], proposal, channel=incoming.channel,
+                                thread_ts=incoming.thread_ts, asker=incoming.user, now=self.now(), ttl=self.ttl,
+                                limit=self.limit)
+        self.book = proposed.book
+        for gone in proposed.expired:
+            await self._expired(gone)
+        pending = proposed.pending
+        if pending is None:
+            log.info("action not proposed: %s", proposed.model_text, extra=_where(incoming.user, incoming.channel,
+                                                                                 incoming.thread_ts))
+            return proposed.model_text
+        try:
+            await self.surface.propose_action(incoming, pending)
+        except Exception as exc:
+            self.book = core.withdraw(self.book, pending.id)
+            log.warning("could not post the proposal %s: %s", pending.id, exc, extra=_extra(pending))
+            return (f"not proposed: the proposal could not be posted in the thread ({type(exc).__name__}). "
+                    "Nothing has run.")
+        await self._audit(*core.proposed_event(pending))
+        return proposed.model_text
+
+    async def decide(self, proposal_id: str, user: str, approve: bool) -> str:
+        """An Approve (`approve`) or Deny by `user`; returns the text for them. An approved action runs once, its
+        result goes to the thread and the proposal's message shows the outcome."""
+        admin = self.is_admin(user)
+        names = () if admin else await self._admin_names()
+        was_pending = self.book.find(proposal_id) is not None
+        decision = core.decide(self.book, proposal_id, actor=user, approve=approve, admin=admin, now=self.now(),
+                               admin_names=names)
+        self.book = decision.book  # settled now, before any await: a second click finds it decided
+        pending = decision.pending
+        if pending is None or decision.kind not in (APPROVED, DENIED):
+            log.info("proposal %s not decided by %s: %s", proposal_id, user, decision.kind,
+                     extra={**(_extra(pending) if pending else {}), "user": user})
+            if decision.kind == EXPIRED and was_pending and pending is not None:
+                await self._expired(pending)
+            return decision.text
+        await self._audit(*core.decided_event(decision.kind, pending, user))
+        if decision.kind == DENIED:
+            await self._show(pending, core.outcome_line(DENIED, pending, user))
+            return decision.text
+        await self._show(pending, core.running_line(user))
+        result = await self._run(pending)
+        await self._show(pending, core.outcome_line(APPROVED, pending, user, result))
+        try:
+            await self.surface.tell(pending.channel, pending.thread_ts, core.result_post(pending, user, result))
+        except Exception as exc:
+            log.warning("could not post the result of %s in its thread: %s", pending.id, exc, extra=_extra(pending))
+        await self._audit(*core.ran_event(pending, user, result))
+        return core.ran_text(result)
+
+    async def _run(self, pending: PendingAction) -> ToolResult:
+        try:
+            return await self.run_action(pending.proposal, timestamp(self.now()))
+        except Exception as exc:  # KubeTools returns failures as results; anything else is one too
+            log.exception("running approved action %s failed", pending.id, extra=_extra(pending))
+            return ToolResult(refused=f"the bot could not run it ({type(exc).__name__})")
+
+    async def _expired(self, pending: PendingAction) -> None:
+        log.info("proposal %s expired: %s", pending.id, pending.proposal.description(), extra=_extra(pending))
+        await self._show(pending, core.outcome_line(EXPIRED, pending))
+
+    async def _show(self, pending: PendingAction, line: str) -> None:
+        try:
+            await self.surface.settle_action(pending, line)
+        except Exception as exc:
+            log.warning("could not update the proposal %s: %s", pending.id, exc, extra=_extra(pending))
+
+    async def _audit(self, type_: str, reason: str, message: str) -> None:
+        try:
+            await self.audit(type_, reason, message)
+        except Exception as exc:
+            log.error("could not audit %s (%s): %s", reason, exc, message)
+
+    async def _admin_names(self) -> list[str]:
+        ids = list(dict.fromkeys(self.admins()))[:ADMINS_NAMED]
+        try:
+            names = await self.surface.names.many(set(ids)) if ids else {}
+        except Exception:
+            names = {}
+        return [names.get(i, i) for i in ids]
+
+
+def _where(user: str, channel: str, thread_ts: str) -> dict[str, str]:
+    return {"user": user, "channel": channel, "thread_ts": thread_ts}
+
+
+def _extra(pending: PendingAction) -> dict[str, str]:
+    return {"asker": pending.asker, "channel": pending.channel, "thread_ts": pending.thread_ts,
+            "proposal": pending.id}

@@ -1,0 +1,282 @@
+"""Scenarios: an action the model proposes waits in the thread for an admin's click. The bot's Slack side is real
+(SlackBotApp, SlackSurface, over the fake Slack's Socket Mode), the action runs with the bot's own ServiceAccount
+against the Kubernetes API emulator (RBAC from spec.tools enforced), and the audit trail is Events on the SlackBot,
+as `kubectl get events` shows them.
+
+The engine's tool loop is not here: a mention `propose_scale {...}` stands for the model calling that tool, and goes
+through core.tools.parse_call and Approvals.propose exactly as the loop will.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from h1bot_bot.adapters.kube import SlackBotResource
+from h1bot_bot.adapters.metrics import Metrics
+from h1bot_bot.adapters.native_stream import ReplyStreams
+from h1bot_bot.adapters.slack_api import SlackGateway
+from h1bot_bot.adapters.slack_app import SlackBotApp
+from h1bot_bot.adapters.slack_surface import SlackSurface
+from h1bot_bot.core.approvals import APPROVE_ACTION, DENY_ACTION
+from h1bot_bot.core.conversation import BotIdentity
+from h1bot_bot.core.overrides import is_admin
+from h1bot_bot.core.surface import Incoming
+from h1bot_bot.core.tools import parse_call
+from h1bot_bot.engine.approvals import Approvals
+from h1bot_bot.engine.live_config import LiveConfig
+from tests.bot.tool_cluster import DEPLOYMENTS, SPEC, ToolsCluster, tools_cluster
+from tests.fakes.slack import FakeSlack
+from tests.fakes.slack_interactive import buttons
+
+ADMIN, ALICE, BOB = "U0123ADMIN", "UALICE", "UBOB"  # ADMIN is examples/tools/slackbot.yaml's admin
+SCALE_TO_5 = 'propose_scale {"namespace": "payments", "deployment": "checkout", "replicas": 5}'
+KUBECTL = "kubectl -n payments scale deployment/checkout --replicas=5"
+START = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Bot:
+    slack: FakeSlack
+    cluster: ToolsCluster
+    clock: Clock
+    approvals: Approvals
+    app: SlackBotApp
+    tool_results: list[str] = field(default_factory=list)  # what the model read after proposing
+
+    async def propose(self, text: str = SCALE_TO_5, user: str = ALICE) -> dict:
+        """`user` asks; the model proposes; returns the proposal message once it is in the thread."""
+        message, _ = await self.slack.mention("C1", user, text)
+        [proposal] = await self.slack.wait_for_replies("C1", message["ts"])
+        return proposal
+
+    def events(self, *reasons: str) -> list[dict]:
+        found = [e for e in self.cluster.api.find_all("v1/events", "default")
+                 if e["involvedObject"].get("kind") == "SlackBot" and e["involvedObject"]["name"] == "oncall"]
+        return [e for e in found if not reasons or e["reason"] in reasons]
+
+    def generation(self) -> int:
+        return self.cluster.api.find(DEPLOYMENTS, "payments", "checkout")["metadata"].get("generation") or 1
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    with tools_cluster(tmp_path) as made:
+        # The bot reaches its own SlackBot (and records Events) as in its pod: its ServiceAccount, via $KUBECONFIG.
+        monkeypatch.setenv("KUBECONFIG", str(made.kubeconfig))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def approval_bot(slack: FakeSlack, cluster: ToolsCluster) -> AsyncIterator[Bot]:
+    resource = SlackBotResource("oncall", "default", timeout=5.0)
+    obj = await resource.read()
+    live = LiveConfig(obj["spec"], None, source="cluster:default/oncall", store=resource, backoff=0.05)
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    identity = BotIdentity(user_id=slack.bot_user_id, bot_id=slack.bot_id, team_id=slack.team_id)
+    gateway = SlackGateway(client)
+    surface = SlackSurface(gateway, ReplyStreams(gateway), identity)
+    clock = Clock()
+    approvals = Approvals(surface, cluster.tools.run_action, live.audit,
+                          is_admin=lambda user: is_admin(live.current.spec, user), now=clock,
+                          admins=lambda: live.current.spec.access.admins)
+    results: list[str] = []
+
+    async def model_proposes(incoming: Incoming) -> str:  # stands for the tool loop (the lead's)
+        name, _, arguments = incoming.text.removeprefix(f"<@{slack.bot_user_id}> ").partition(" ")
+        results.append(await approvals.propose(incoming, parse_call(name, arguments, live.current.spec.tools,
+                                                                    "default")))
+        return "answered"
+
+    app = SlackBotApp(client, slack.app_token, identity, model_proposes, surface, lambda: False, Metrics(),
+                      decide=approvals.decide)
+    await app.connect()
+    await slack.wait_for(lambda: slack.connected)
+    try:
+        yield Bot(slack, cluster, clock, approvals, app, results)
+    finally:
+        await app.stop_receiving()
+        await app.drain(5.0)
+        await live.close()
+
+
+@pytest.fixture
+async def bot(fake_slack, cluster) -> AsyncIterator[Bot]:
+    fake_slack.add_user(ADMIN, "Ada")
+    async with approval_bot(fake_slack, cluster) as running:
+        yield running
+
+
+def outcome_of(message: dict) -> str:
+    return message["blocks"][-1]["elements"][0]["text"]
+
+
+async def test_an_admin_approves_and_the_deployment_is_scaled_with_the_result_in_the_thread(bot: Bot):
+    slack = bot.slack
+    proposal = await bot.propose()
+    thread = proposal["thread_ts"]
+    section = proposal["blocks"][0]["text"]["text"]
+    assert f"```scale deployment checkout in payments to 5 replicas ({KUBECTL})```" in section
+    assert [(b["action_id"], b["style"]) for b in buttons(proposal)] == [(APPROVE_ACTION, "primary"),
+                                                                       (DENY_ACTION, "danger")]
+    assert "Proposed by <@UALICE>" in proposal["blocks"][1]["elements"][0]["text"]
+    [model_read] = await slack.wait_for(lambda: bot.tool_results)
+    assert "Nothing has run" in model_read and KUBECTL in model_read
+    assert bot.cluster.replicas() == 3  # proposing ran nothing
+
+    envelope = await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
+    done = await slack.wait_for(lambda: [t for t in slack.thread_texts("C1", thread) if t.startswith(
+        ":white_check_mark: Done")])
+    assert done == [":white_check_mark: Done: deployment checkout in payments scaled to 5 replicas (approved by "
+                    "<@U0123ADMIN>)."]
+    await slack.wait_for(lambda: slack.acked(envelope))
+    assert bot.cluster.replicas() == 5
+    updated = await slack.wait_for(lambda: (m := slack.find("C1", proposal["ts"])) and "Approved by" in
+                                   outcome_of(m) and "running" not in outcome_of(m) and m)
+    assert outcome_of(updated) == (":white_check_mark: Approved by <@U0123ADMIN>: deployment checkout in payments "
+                                   "scaled to 5 replicas")
+    assert buttons(updated) == [] and updated["text"].startswith(":white_check_mark: Approved by <@U0123ADMIN>")
+    [told] = await slack.wait_for(lambda: slack.ephemerals(ADMIN, "C1"))
+    assert told["text"] == "Approved: deployment checkout in payments scaled to 5 replicas"
+    await slack.wait_for(lambda: len(bot.events()) == 3)
+    proposed, approved, succeeded = bot.events()
+    assert [e["reason"] for e in (proposed, approved, succeeded)] == ["ActionProposed", "ActionApproved",
+                                                                     "ActionSucceeded"]
+    assert proposed["message"].startswith(f"UALICE proposed in C1/{thread}: scale deployment checkout")
+    assert approved["message"].startswith("U0123ADMIN approved scale deployment checkout in payments to 5")
+    assert succeeded["type"] == "Normal" and succeeded["message"].endswith(
+        "deployment checkout in payments scaled to 5 replicas (approved by U0123ADMIN)")
+    with pytest.raises(AssertionError, match="no 'h1bot_approve' button"):
+        await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)  # gone: nobody can click it again
+
+
+async def test_a_double_click_runs_it_once(bot: Bot):
+    slack = bot.slack
+    proposal = await bot.propose()
+    before = bot.generation()
+    await asyncio.gather(slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION),
+                         slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION))
+    told = await slack.wait_for(lambda: len(slack.ephemerals(ADMIN)) == 2 and slack.ephemerals(ADMIN))
+    assert sorted(m["text"] for m in told) == [
+        "Already approved by <@U0123ADMIN>: a proposal is decided once.",
+        "Approved: deployment checkout in payments scaled to 5 replicas"]
+    assert bot.generation() == before + 1  # one scale request reached the API server
+    assert len([t for t in slack.thread_texts("C1", proposal["thread_ts"]) if "Done" in t]) == 1
+    await slack.wait_for(lambda: len(bot.events("ActionSucceeded")) == 1)
+    assert len(bot.events("ActionApproved")) == 1
+
+
+async def test_a_non_admin_click_changes_nothing_and_only_they_are_told_who_may(bot: Bot):
+    slack = bot.slack
+    proposal = await bot.propose()
+    envelope = await slack.click("C1", proposal["ts"], BOB, APPROVE_ACTION)
+    [told] = await slack.wait_for(lambda: slack.ephemerals(BOB, "C1", proposal["thread_ts"]))
+    assert told["text"] == ("Only this bot's admins can approve or deny this (Ada). Nothing ran; it still awaits "
+                            "an admin.")
+    await slack.wait_for(lambda: slack.acked(envelope))
+    assert bot.cluster.replicas() == 3
+    assert len(buttons(slack.find("C1", proposal["ts"]))) == 2  # still waiting for an admin
+    assert [e["reason"] for e in bot.events()] == ["ActionProposed"]
+    assert slack.ephemerals(ALICE) == [] and slack.ephemerals(ADMIN) == []
+
+
+async def test_deny_runs_nothing_and_says_who_denied(bot: Bot):
+    slack = bot.slack
+    proposal = await bot.propose()
+    before = bot.generation()
+    await slack.click("C1", proposal["ts"], ADMIN, DENY_ACTION)
+    updated = await slack.wait_for(lambda: "Denied" in outcome_of(slack.find("C1", proposal["ts"])) and
+                                   slack.find("C1", proposal["ts"]))
+    assert outcome_of(updated) == ":no_entry: Denied by <@U0123ADMIN>: nothing ran." and buttons(updated) == []
+    [told] = await slack.wait_for(lambda: slack.ephemerals(ADMIN))
+    assert told["text"] == "Denied: nothing ran."
+    await slack.wait_for(lambda: bot.events("ActionDenied"))
+    assert bot.cluster.replicas() == 3 and bot.generation() == before
+    assert bot.events("ActionApproved", "ActionSucceeded", "ActionFailed") == []
+
+
+async def test_an_expired_proposal_runs_nothing_even_for_an_admin(bot: Bot):
+    slack = bot.slack
+    proposal = await bot.propose()
+    bot.clock.now += 15 * 60
+    await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
+    [told] = await slack.wait_for(lambda: slack.ephemerals(ADMIN))
+    assert told["text"] == "This proposal expired at 08:15 UTC: nothing ran. Ask again if it is still needed."
+    updated = await slack.wait_for(lambda: buttons(slack.find("C1", proposal["ts"])) == [] and
+                                   slack.find("C1", proposal["ts"]))
+    assert outcome_of(updated) == ":hourglass: Expired at 08:15 UTC: nothing ran."
+    assert bot.cluster.replicas() == 3 and [e["reason"] for e in bot.events()] == ["ActionProposed"]
+
+
+async def test_an_approved_action_the_cluster_refuses_is_reported_as_failed(bot: Bot):
+    """The model named a Deployment that does not exist: the API server's reason goes to the thread, the proposal
+    and a Warning Event."""
+    slack = bot.slack
+    proposal = await bot.propose('propose_rollout_restart {"namespace": "payments", "deployment": "gone"}')
+    await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
+    failed = await slack.wait_for(lambda: [m["text"] for m in slack.bot_replies("C1", proposal["thread_ts"])
+                                           if m["ts"] != proposal["ts"] and m["text"].startswith(":x:")])
+    assert failed[0].startswith(":x: restart the pods of deployment gone in payments (kubectl -n payments rollout "
+                                "restart deployment/gone) failed (approved by <@U0123ADMIN>): not found:")
+    assert outcome_of(slack.find("C1", proposal["ts"])).startswith(
+        ":x: Approved by <@U0123ADMIN>, but it failed: not found:")
+    [event] = await slack.wait_for(lambda: bot.events("ActionFailed"))
+    assert event["type"] == "Warning" and 'deployments "gone" not found' in event["message"]
+
+
+async def test_malformed_clicks_are_ignored_and_the_bot_keeps_working(bot: Bot):
+    slack = bot.slack
+    proposal = await bot.propose()
+    message = slack.find("C1", proposal["ts"])
+    approve = {"action_id": APPROVE_ACTION, "block_id": "b", "type": "button", "action_ts": "1.0"}
+    no_value = await slack.send_interactive(slack.block_actions("C1", message, ADMIN, [approve]))
+    unknown = await slack.send_interactive(slack.block_actions("C1", message, ADMIN, [
+        {**approve, "action_id": "someone_elses_button", "value": "x"}]))
+    forged = await slack.send_interactive(slack.block_actions("C1", message, ADMIN, [
+        {**approve, "value": "not-a-proposal"}]))
+    await slack.send_interactive(slack.block_actions("C1", message, ADMIN, []))  # nothing clicked at all
+    await slack.send_interactive({**slack.block_actions("C1", message, ADMIN, [approve]), "user": None})
+    await slack.wait_for(lambda: all(slack.acked(e) for e in (no_value, unknown, forged)))
+    [told] = await slack.wait_for(lambda: slack.ephemerals(ADMIN))
+    assert told["text"].startswith("I do not know this proposal any more")
+    assert bot.cluster.replicas() == 3 and await bot.app.is_connected()
+
+    await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)  # the real button still works
+    await slack.wait_for(lambda: bot.cluster.replicas() == 5)
+
+
+async def test_the_slack_bot_passes_clicks_to_its_approvals_once_they_are_wired(start_bot, fake_slack, tmp_path):
+    """app.py's hook: RunningBot hands a click to `bot.approvals` (set by the tool loop's wiring); before that,
+    the clicker is told actions are not enabled."""
+    fake_slack.add_user(ADMIN, "Ada")
+    tools = SPEC.model_dump(by_alias=True, exclude_none=True)["tools"]
+    with tools_cluster(tmp_path) as cluster:
+        async with start_bot({"access": {"admins": [ADMIN]}, "tools": tools}) as running:
+            message = fake_slack.say("C1", ALICE, "scale checkout to 5")
+            incoming = Incoming(kind="mention", event_id="Ev1", channel="C1", channel_type="channel", user=ALICE,
+                                text=message["text"], ts=message["ts"], thread_ts=message["ts"], event=message)
+            early = Approvals(running.surface, cluster.tools.run_action, running.live_config.audit,
+                              is_admin=lambda user: is_admin(running.config.current.spec, user), now=Clock())
+            await early.propose(incoming, parse_call("propose_scale", SCALE_TO_5.partition(" ")[2],
+                                                     running.config.current.spec.tools, "default"))
+            [proposal] = await fake_slack.wait_for_replies("C1", message["ts"])
+            await fake_slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
+            [told] = await fake_slack.wait_for(lambda: fake_slack.ephemerals(ADMIN))
+            assert told["text"] == "Actions are not enabled on this bot: nothing ran."
+            assert cluster.replicas() == 3
+
+            running.approvals = early
+            await fake_slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
+            await fake_slack.wait_for(lambda: cluster.replicas() == 5)
