@@ -110,7 +110,7 @@ async def answers(slack: FakeSlack, llm: FakeOpenAI, kubeconfig: Path, bot: dict
 class Figures:
     calls: int
     tool_tokens: int  # of the tool messages the model received
-    prompt_tokens: int  # of the final request's messages
+    prompt_tokens: int  # of the final request's messages (tool definitions not counted)
     seconds: float  # median per answer
     clipped: bool
     pods_seen: int
@@ -125,8 +125,9 @@ def figures(found: list[Answer], count) -> Figures:
     results = [m["content"] for m in final.tool_results]
     pods, events, logs = results
     calls = [c for m in final.messages if m.get("tool_calls") for c in m["tool_calls"]]
-    prompt = sum(count.count_message(m) for m in final.messages) + sum(
-        count.count_text(c["function"]["name"] + c["function"]["arguments"]) for c in calls) + 3
+    # as the bot counts a request (content, per-message overhead), plus the calls' names and arguments
+    prompt = count.count_messages(final.messages) + sum(
+        count.count_text(c["function"]["name"] + c["function"]["arguments"]) for c in calls)
     assert ANSWER in last.text, f"unexpected answer: {last.text[-300:]}"
     return Figures(len(calls), sum(count.count_text(r) for r in results), prompt,
                    statistics.median(a.seconds for a in found), "clipped to the tool output limit" in last.text,
