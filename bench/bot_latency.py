@@ -49,11 +49,11 @@ def make_thread(slack: FakeSlack, channel: str, n: int) -> str:
     return root["ts"]
 
 
-def bot_files(slack: FakeSlack, llm: FakeOpenAI) -> tuple[Path, dict[str, str]]:
+def bot_files(slack: FakeSlack, llm: FakeOpenAI, manifest: dict = SPEC) -> tuple[Path, dict[str, str]]:
     """The benchmark bot's manifest (in a fresh temporary folder) and its environment, pointed at the fakes."""
     workdir = Path(tempfile.mkdtemp(prefix="h1bot-bench-"))
     spec_path = workdir / "slackbot.yaml"
-    spec_path.write_text(yaml.safe_dump(SPEC))
+    spec_path.write_text(yaml.safe_dump(manifest))
     env = {**os.environ, "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token,
            "OPENAI_API_KEY": llm.api_key, "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": llm.base_url,
            "H1BOT_HTTP_PORT": "0", "LOG_LEVEL": "WARNING"}

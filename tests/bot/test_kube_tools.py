@@ -163,7 +163,7 @@ def test_an_approved_scale_and_restart_change_the_deployment(cluster):
 
 def test_an_action_outside_its_namespaces_is_refused_by_rbac_even_if_asked_directly(cluster):
     api, tools = cluster
-    api.apply(deployment("coredns", "kube-system", 2))
+    api.apply(deployment("coredns", "kube-system", replicas=2))
     result = run(tools.run_action(ActionProposal("scale", "kube-system", "coredns", 0), now="t"))
     assert "RBAC refused" in result.refused and "deployments/scale" in result.refused
     assert api.find(DEPLOYMENTS, "kube-system", "coredns")["spec"]["replicas"] == 2

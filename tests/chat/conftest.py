@@ -22,9 +22,14 @@ def write_spec(directory: Path, **overrides) -> Path:
     return path
 
 
-@pytest.fixture
-def chat_env(tmp_path, fake_openai):
+def chat_environment(llm, home: Path) -> dict[str, str]:
+    """`h1bot chat`'s environment: this one's, pointed at the fake OpenAI `llm`, with `home` as HOME."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OPENAI_", "TIKTOKEN"))}
-    env.update(OPENAI_API_KEY=fake_openai.api_key, OPENAI_BASE_URL=fake_openai.base_url, HOME=str(tmp_path),
+    env.update(OPENAI_API_KEY=llm.api_key, OPENAI_BASE_URL=llm.base_url, HOME=str(home),
                TIKTOKEN_CACHE_DIR=str(Path(tempfile.gettempdir()) / "h1bot-tiktoken-cache"))
     return env
+
+
+@pytest.fixture
+def chat_env(tmp_path, fake_openai):
+    return chat_environment(fake_openai, tmp_path)

@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -29,6 +30,8 @@ ENV_FLAG = "H1BOT_REAL_CLUSTER"
 BOT_IMAGE_ENV = "H1BOT_REAL_CLUSTER_BOT_IMAGE"
 # Never pullable (.invalid is a reserved TLD): the bot pod can never become Ready, whatever the cluster.
 DEFAULT_BOT_IMAGE = "registry.invalid/h1bot/h1bot-bot:real-cluster-test"
+CRASH_IMAGE_ENV = "H1BOT_REAL_CLUSTER_CRASH_IMAGE"
+DEFAULT_CRASH_IMAGE = "docker.io/library/busybox:1.36"  # any image with `sh` (a mirror's, in an air-gapped cluster)
 SLACKBOTS = f"{PLURAL}.{GROUP}"  # the fully qualified resource, unambiguous for kubectl
 CHILD_KINDS = ("serviceaccount", "role.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io",
                "deployment.apps", "poddisruptionbudget.policy")  # examples/slackbot.yaml runs 2 replicas
@@ -191,3 +194,64 @@ def operator_fixture(namespace: Namespace, tmp_path: Path) -> Iterator[OperatorP
 
 def wait_gone(kubectl: Kubectl, kind: str, name: str, timeout: float) -> None:
     wait_until(lambda: kubectl.get(kind, name) is None, timeout=timeout, interval=0.5, message=f"{kind}/{name} gone")
+
+
+def service_account_kubeconfig(ns: Namespace, account: str, path: Path) -> Path:
+    """A kubeconfig for the current context's cluster that logs in as ServiceAccount `account` of the namespace with a
+    short-lived token (`kubectl create token`): what it reads gets the API server's own RBAC for that account."""
+    token = ns.kubectl("create", "token", account, "--duration=10m").strip()
+    config = yaml.safe_load(ns.kubeconfig.read_text())
+    context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
+    cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": account, "clusters": [cluster],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account, "context": {"cluster": cluster["name"], "user": account,
+                                                   "namespace": ns.name}}]}))
+    path.chmod(0o600)
+    return path
+
+
+def crashing_deployment(name: str, image: str, last_words: str) -> dict[str, Any]:
+    """One pod whose container prints `last_words` and exits 1, again and again (restricted Pod Security holds)."""
+    container = {"name": "app", "image": image, "command": ["sh", "-c", f"echo starting; echo '{last_words}'; exit 1"],
+                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "16Mi"}},
+                 "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "allowPrivilegeEscalation": False,
+                                     "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [container], "terminationGracePeriodSeconds": 1}}}}
+
+
+def backoff_seconds(message: str) -> int | None:
+    """The back-off of a CrashLoopBackOff from the kubelet's waiting message (`back-off 20s restarting failed
+    container=app pod=...`, `Back-off` in older kubelets; Go durations such as `1m20s`), or None."""
+    match = re.search(r"back-off (?:(\d+)m)?(?:(\d+)s)? restarting", message, re.IGNORECASE)
+    if match is None or not any(match.groups()):
+        return None
+    return int(match[1] or 0) * 60 + int(match[2] or 0)
+
+
+def freshly_crash_looping(kubectl: Kubectl, app: str, at_least: int = 20, timeout: float = 180) -> str:
+    """The pod of Deployment `app` just after its container entered a CrashLoopBackOff of at least `at_least` seconds
+    (seen as a new restart count while it waits, its crashed container's log kept): the state then holds for lookups
+    made in the next seconds, however the container alternates between crashing and waiting."""
+    first_seen: dict[str, int] = {}
+
+    def fresh() -> str | None:
+        for pod in kubectl.json("get", "pods", f"--selector=app={app}")["items"]:
+            name = pod["metadata"]["name"]
+            for status in (pod.get("status") or {}).get("containerStatuses") or ():
+                waiting = (status.get("state") or {}).get("waiting") or {}
+                crashed = (status.get("lastState") or {}).get("terminated") or {}
+                if waiting.get("reason") != "CrashLoopBackOff" or not crashed.get("containerID"):
+                    continue
+                restarts = int(status.get("restartCount") or 0)
+                if restarts > first_seen.setdefault(name, restarts):
+                    if (backoff_seconds(waiting.get("message") or "") or 0) >= at_least:
+                        return name
+                    first_seen[name] = restarts  # a short back-off: wait for the next, longer one
+        return None
+    return wait_until(fresh, timeout=timeout, interval=0.5,
+                      message=f"a pod of {app} entering a CrashLoopBackOff of at least {at_least}s")
