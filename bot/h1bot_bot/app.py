@@ -43,13 +43,14 @@ from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.effective import BotConfig, ConfigHolder
 from h1bot_bot.core.endpoint_guard import EndpointGuard, EndpointRefused
+from h1bot_bot.core.overrides import is_admin
 from h1bot_bot.core.readiness import Health, assess
 from h1bot_bot.core.tokens import EncodingUnavailable
 from h1bot_bot.engine.approvals import Approvals
 from h1bot_bot.engine.health_report import HealthReport
 from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.engine.tool_loop import ClusterTools
-from h1bot_bot.wiring import Engine, ToolRunners, build_engine
+from h1bot_bot.wiring import Engine, ToolRunners, approvals_for, build_engine
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,10 @@ class RunningBot:
         lookup, so a bot without tools never needs a login for them."""
         self.kube_tools = KubeTools(cluster_login, timeout=self.settings.kube_timeout)
         self.tool_runners = ToolRunners(self._tools_spec, self.kube_tools)
-        return ClusterTools(spec=self._tools_spec, own_namespace=self._namespace, lookup=self.tool_runners.lookup)
+        self.approvals = approvals_for(self.surface, self.kube_tools, self.live_config,
+                                       lambda user: is_admin(self.config.current.spec, user))
+        return ClusterTools(spec=self._tools_spec, own_namespace=self._namespace, lookup=self.tool_runners.lookup,
+                            propose=self.approvals.propose)
 
     def _tools_spec(self) -> ToolsSpec | None:
         return self.config.current.spec.tools

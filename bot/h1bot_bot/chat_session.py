@@ -32,7 +32,7 @@ from h1bot_bot.core.tokens import EncodingUnavailable
 from h1bot_bot.engine.approvals import Approvals
 from h1bot_bot.engine.live_config import LiveConfig
 from h1bot_bot.engine.tool_loop import ClusterTools
-from h1bot_bot.wiring import Engine, ToolRunners, build_engine
+from h1bot_bot.wiring import Engine, ToolRunners, approvals_for, build_engine
 
 OK, ANSWER_FAILED, ENDPOINT_FAILED = 0, 1, 3
 ENDPOINT_ERRORS = frozenset({"auth", "permission", "connection", "model_not_found"})
@@ -89,8 +89,9 @@ class ChatSession:
         self.llm = LLMClient(api_key=self.api_key, base_url=self.base_url, organization=self.organization,
                              timeout=120.0, attempts=2, backoff=0.5, backoff_max=2.0)
         self.tool_runners = ToolRunners(lambda: self.config.current.spec.tools, self.kube_tools)
+        self.approvals = approvals_for(self.surface, self.kube_tools, self.config, self.is_admin)
         tools = ClusterTools(spec=self.tool_runners.spec, own_namespace=self.namespace,
-                             lookup=self.tool_runners.lookup)
+                             lookup=self.tool_runners.lookup, propose=self.approvals.propose)
         self.engine = build_engine(self.surface, BOT, self.config, self.llm, self.tokenizers, self.metrics,
                                    self.router, admin=self.admin, tools=tools)
         self.config.use_tokenizer(self._count_prompt_tokens)

@@ -5,12 +5,12 @@ terminal chat, chat_session.py).
     outcome = await engine.dispatcher.handle(incoming)
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from h1bot_api.tools_spec import ToolsSpec
+from h1bot_bot.adapters.clock import now_seconds
 from h1bot_bot.adapters.kube_tools import KubeTools
 from h1bot_bot.adapters.llm import LLMClient
 from h1bot_bot.adapters.metrics import Metrics
@@ -22,6 +22,7 @@ from h1bot_bot.core.prom_tools import PromQuery
 from h1bot_bot.core.surface import Surface
 from h1bot_bot.core.tools import ToolResult
 from h1bot_bot.engine.answering import Answerer
+from h1bot_bot.engine.approvals import Approvals
 from h1bot_bot.engine.chatops import ChatOps
 from h1bot_bot.engine.dispatch import Dispatcher, LastError
 from h1bot_bot.engine.live_config import LiveConfig
@@ -55,12 +56,19 @@ class ToolRunners:
         if tools is None or tools.prometheus is None:
             return ToolResult(refused="Prometheus is not configured for this bot (spec.tools.prometheus)")
         if tools.prometheus not in self._prometheus:
-            self._prometheus[tools.prometheus] = PrometheusTools.from_spec(tools.prometheus, now=time.time)
+            self._prometheus[tools.prometheus] = PrometheusTools.from_spec(tools.prometheus, now=now_seconds)
         return await self._prometheus[tools.prometheus].lookup(request)
 
     async def close(self) -> None:
         for prometheus in self._prometheus.values():
             await prometheus.close()
+
+
+def approvals_for(surface: Any, kube: KubeTools, config: LiveConfig, is_admin: Callable[[str], bool]) -> Approvals:
+    """Proposed actions of the answers on `surface`: posted with Approve/Deny, run by `kube` (the bot's own
+    login) only after `is_admin`'s yes, every step audited on the SlackBot through `config`."""
+    return Approvals(surface, kube.run_action, config.audit, is_admin=is_admin, now=now_seconds,
+                     admins=lambda: config.current.spec.access.admins)
 
 
 def build_engine(surface: Surface, identity: BotIdentity, config: LiveConfig, llm: LLMClient, tokenizers: Tokenizers,

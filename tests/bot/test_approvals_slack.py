@@ -3,8 +3,8 @@
 against the Kubernetes API emulator (RBAC from spec.tools enforced), and the audit trail is Events on the SlackBot,
 as `kubectl get events` shows them.
 
-The engine's tool loop is not here: a mention `propose_scale {...}` stands for the model calling that tool, and goes
-through core.tools.parse_call and Approvals.propose exactly as the loop will.
+Most scenarios leave the engine's tool loop out: a mention `propose_scale {...}` stands for the model calling that
+tool, through core.tools.parse_call and Approvals.propose as the loop does; the last one runs the whole bot.
 """
 
 import asyncio
@@ -21,6 +21,7 @@ from h1bot_bot.adapters.native_stream import ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway
 from h1bot_bot.adapters.slack_app import SlackBotApp
 from h1bot_bot.adapters.slack_surface import SlackSurface
+from h1bot_bot.app import RunningBot
 from h1bot_bot.core.approvals import APPROVE_ACTION, DENY_ACTION
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.overrides import is_admin
@@ -28,7 +29,9 @@ from h1bot_bot.core.surface import Incoming
 from h1bot_bot.core.tools import parse_call
 from h1bot_bot.engine.approvals import Approvals
 from h1bot_bot.engine.live_config import LiveConfig
-from tests.bot.tool_cluster import DEPLOYMENTS, SPEC, ToolsCluster, tools_cluster
+from tests.bot.conftest import bot_settings
+from tests.bot.tool_cluster import DEPLOYMENTS, ToolsCluster, tools_cluster
+from tests.fakes.openai import ToolCall, ToolCalls
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_interactive import buttons
 
@@ -257,26 +260,33 @@ async def test_malformed_clicks_are_ignored_and_the_bot_keeps_working(bot: Bot):
     await slack.wait_for(lambda: bot.cluster.replicas() == 5)
 
 
-async def test_the_slack_bot_passes_clicks_to_its_approvals_once_they_are_wired(start_bot, fake_slack, tmp_path):
-    """app.py's hook: RunningBot hands a click to `bot.approvals` (set by the tool loop's wiring); before that,
-    the clicker is told actions are not enabled."""
+async def test_the_whole_way_the_model_proposes_a_non_admin_cannot_approve_an_admin_can(
+        cluster, start_bot, fake_slack, fake_openai):
+    """The real bot from its SlackBot in the cluster: a mention, the model's tool call, the proposal with buttons,
+    two clicks, the Deployment scaled, and the audit trail as `kubectl get events` shows it."""
     fake_slack.add_user(ADMIN, "Ada")
-    tools = SPEC.model_dump(by_alias=True, exclude_none=True)["tools"]
-    with tools_cluster(tmp_path) as cluster:
-        async with start_bot({"access": {"admins": [ADMIN]}, "tools": tools}) as running:
-            message = fake_slack.say("C1", ALICE, "scale checkout to 5")
-            incoming = Incoming(kind="mention", event_id="Ev1", channel="C1", channel_type="channel", user=ALICE,
-                                text=message["text"], ts=message["ts"], thread_ts=message["ts"], event=message)
-            early = Approvals(running.surface, cluster.tools.run_action, running.live_config.audit,
-                              is_admin=lambda user: is_admin(running.config.current.spec, user), now=Clock())
-            await early.propose(incoming, parse_call("propose_scale", SCALE_TO_5.partition(" ")[2],
-                                                     running.config.current.spec.tools, "default"))
-            [proposal] = await fake_slack.wait_for_replies("C1", message["ts"])
-            await fake_slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
-            [told] = await fake_slack.wait_for(lambda: fake_slack.ephemerals(ADMIN))
-            assert told["text"] == "Actions are not enabled on this bot: nothing ran."
-            assert cluster.replicas() == 3
+    fake_openai.script(ToolCalls([ToolCall("propose_scale", {"namespace": "payments", "deployment": "checkout",
+                                                             "replicas": 5})]),
+                       "I proposed scaling checkout to 5 replicas; an admin has to approve it.")
+    settings = bot_settings(fake_slack, fake_openai, None, name="oncall", namespace="default")
+    async with RunningBot(settings):
+        await fake_slack.wait_for(lambda: fake_slack.connected)
+        message, _ = await fake_slack.mention("C1", ALICE, "scale checkout to 5, it is overloaded")
+        replies = await fake_slack.wait_for_replies("C1", message["ts"], count=2)
+        [proposal] = [m for m in replies if buttons(m)]
+        assert KUBECTL in proposal["blocks"][0]["text"]["text"]
+        assert "an admin has to approve it" in "".join(m["text"] for m in replies if m is not proposal)
+        assert "Nothing has run" in fake_openai.chat_requests[-1].tool_results[0]["content"]
+        assert cluster.replicas() == 3
 
-            running.approvals = early
-            await fake_slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
-            await fake_slack.wait_for(lambda: cluster.replicas() == 5)
+        await fake_slack.click("C1", proposal["ts"], BOB, APPROVE_ACTION)
+        [told] = await fake_slack.wait_for(lambda: fake_slack.ephemerals(BOB))
+        assert told["text"].startswith("Only this bot's admins can approve or deny this (Ada). Nothing ran")
+        assert cluster.replicas() == 3
+
+        await fake_slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
+        await fake_slack.wait_for(lambda: cluster.replicas() == 5)
+        reasons = await fake_slack.wait_for(lambda: (lambda found: found if "ActionSucceeded" in found else None)(
+            [e["reason"] for e in cluster.api.find_all("v1/events", "default")
+             if e["involvedObject"].get("kind") == "SlackBot"]))
+    assert [r for r in reasons if r.startswith("Action")] == ["ActionProposed", "ActionApproved", "ActionSucceeded"]

@@ -5,5 +5,10 @@ import time
 from h1bot_api.status import timestamp
 
 
+def now_seconds() -> float:
+    """Unix seconds (expiry of proposals, Prometheus' evaluation time)."""
+    return time.time()
+
+
 def now_iso() -> str:
-    return timestamp(time.time())
+    return timestamp(now_seconds())
