@@ -90,7 +90,7 @@ class ToolLoop:
         spec = self.tools.spec()
         defs = self.offered(model)
         if (self.llm.base_url, model) in self.unsupported:
-            return await self._without_tools(messages, make_params, on_text, known=True)
+            return await self._without_tools(model, messages, make_params, on_text)
         assert spec is not None and defs  # the caller checked offered()
         limits = spec.limits.model_copy(update={"max_output_tokens": max(0, min(spec.limits.max_output_tokens,
                                                                                  room_tokens))})
@@ -109,7 +109,7 @@ class ToolLoop:
                                                    writes.next_round())
             except LLMError as exc:
                 if run.calls == 0 and not writes.wrote and tools_unavailable(exc):
-                    return await self._without_tools(messages, make_params, on_text, refusal=exc)
+                    return await self._without_tools(model, messages, make_params, on_text, refusal=exc)
                 raise
             run.completion = completion
             run.rounds.append(completion)
@@ -133,11 +133,12 @@ class ToolLoop:
             run.notes.append(stop_note)
         return run
 
-    async def _without_tools(self, messages: list[dict], make_params: MakeParams, on_text: OnText, *,
-                             known: bool = False, refusal: LLMError | None = None) -> ToolRun:
+    async def _without_tools(self, model: str, messages: list[dict], make_params: MakeParams, on_text: OnText,
+                             refusal: LLMError | None = None) -> ToolRun:
+        """The question without tools (`refusal`: the endpoint's refusal of them, now; None: refused earlier)."""
         completion = await self.llm.stream(make_params(messages, None, None), on_text)
         if refusal is not None:  # it answered without tools: tool calling was what it refused
-            self.unsupported.add((self.llm.base_url, str(make_params(messages, None, None).get("model"))))
+            self.unsupported.add((self.llm.base_url, model))
             log.warning("the model endpoint refused tool calling; answering without tools: %s",
                         refusal.detail or refusal.kind)
         why = f" (the endpoint said: {refusal.detail})" if refusal is not None and refusal.detail else ""
