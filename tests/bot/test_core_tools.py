@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from h1bot_api.spec import SlackBotSpec
+from h1bot_bot.core.kube_view import object_lines
 from h1bot_bot.core.tools import (
     DATA_NOTICE,
     EVENTS,
@@ -174,3 +175,13 @@ def test_a_share_never_exceeds_what_is_left(calls, pending, limit):
     assert 0 <= budget.share(pending) <= budget.tokens_left
     if calls >= TOOLS.limits.max_tool_calls and pending == 1:
         assert budget.share(pending) == budget.tokens_left  # the last call allowed may use all that is left
+
+
+def test_pods_in_trouble_come_first_so_a_clipped_list_still_shows_them():
+    def pod(name: str, ready: bool, restarts: int = 0, phase: str = "Running") -> dict:
+        return {"metadata": {"name": name}, "status": {"phase": phase, "containerStatuses": [
+            {"name": "app", "ready": ready, "restartCount": restarts}]}}
+    listed = object_lines("pods", [pod("a-ok", True), pod("b-crashing", False, 9), pod("c-ok", True),
+                                   pod("d-restarted", True, 1), pod("e-pending", False, phase="Pending")])
+    assert [line.split()[0] for line in listed.splitlines()] == ["b-crashing", "d-restarted", "e-pending", "a-ok",
+                                                                "c-ok"]

@@ -64,12 +64,22 @@ def _deployment_line(dep: dict[str, Any]) -> str:
             f"  updated={status.get('updatedReplicas', 0)}  available={status.get('availableReplicas', 0)}")
 
 
+def _pod_healthy(pod: dict[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    return status.get("phase") in ("Running", "Succeeded") and all(
+        c.get("ready") and not c.get("restartCount") for c in containers)
+
+
 def object_lines(resource: str, items: list[dict[str, Any]]) -> str:
-    """One line per object; pods and deployments with their health, other kinds by name."""
+    """One line per object; pods and deployments with their health, other kinds by name. Pods in trouble (not
+    ready, restarting, not running) come first, so a list clipped to the tool output limit keeps them."""
     if not items:
         return f"no {resource} found"
     line = {"pods": _pod_line, "deployments": _deployment_line}.get(
         resource, lambda o: str((o.get("metadata") or {}).get("name")))
+    if resource == "pods":
+        items = sorted(items, key=_pod_healthy)  # stable: name order within each group, as the API lists them
     return "\n".join(line(item) for item in items)
 
 
