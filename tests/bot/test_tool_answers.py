@@ -19,7 +19,7 @@ from tests.bot.tool_cluster import (
     populate,
 )
 from tests.fakes.kube import KubeAPI
-from tests.fakes.openai import ToolCall, ToolCalls
+from tests.fakes.openai import Failure, ToolCall, ToolCalls
 from tests.fakes.prometheus import FakePrometheus, Series
 
 QUESTION = "why is checkout crashing?"
@@ -186,3 +186,14 @@ async def test_the_bot_reads_the_error_rate_from_prometheus_beside_the_pods(clus
     assert "looked at: prometheus: " in answer and "pods in payments" in answer
     rate = fake_openai.chat_requests[1].tool_results[0]["content"]
     assert '{code="500"} 4.5' in rate and '{code="200"} 0.25' in rate
+
+
+async def test_a_refusal_after_tools_were_used_is_an_error_in_the_thread_not_a_missing_tool_support(
+        cluster, start_bot, fake_slack, fake_openai):
+    cluster()
+    fake_openai.script(ToolCalls([call("kube_list", resource="pods", namespace="payments")]),
+                       Failure(400, "This model's maximum context length is 128000 tokens."))
+    async with start_bot(TOOLS):
+        answer = await ask(fake_slack)
+    assert "The model endpoint refused the request (HTTP 400): This model's maximum context length" in answer
+    assert "Tools are unavailable" not in answer and len(fake_openai.chat_requests) == 2

@@ -61,7 +61,7 @@ class Answerer:
             # when the history may not fit, the tokenizer, both in worker threads.
             await self.llm.ready()
             await self.tokenizers.load_if_needed(channel.model, chat, channel.limits.threshold_tokens)
-            if self.tool_loop is not None and self.tool_loop.offered(channel.model):
+            if self.tool_loop is not None and self.tool_loop.offered():
                 await self.tokenizers.load(channel.model)  # tool output is counted against spec.tools.limits
             with self.llm.whole_answer():
                 return await self._answer(chat, incoming, channel, writer)
@@ -97,7 +97,7 @@ class Answerer:
             return request_params(channel.model, channel.limits.info, messages, channel.limits.max_output_tokens,
                                   channel.temperature, tools, tool_choice)
         tool_notes: list[str] = []
-        if self.tool_loop is not None and self.tool_loop.offered(channel.model):
+        if self.tool_loop is not None and self.tool_loop.offered():
             counter = self.tokenizers.counter(channel.model)
             history = counter.count_messages(prepared.messages)  # exact: the tokenizer is loaded for the tools
             run = await self.tool_loop.run(channel.model, prepared.messages, make_params, writer.append, incoming,

@@ -80,15 +80,15 @@ class ToolLoop:
         self.clock = clock
         self.unsupported: set[tuple[str, str]] = set()  # (endpoint, model) that refused tool calling
 
-    def offered(self, model: str) -> list[dict]:
-        """The tool definitions for an answer with `model` (none when spec.tools grants nothing)."""
+    def offered(self) -> list[dict]:
+        """The tool definitions for an answer now (none when spec.tools grants nothing)."""
         return definitions(self.tools.spec(), self.tools.own_namespace)
 
     async def run(self, model: str, messages: list[dict], make_params: MakeParams, on_text: OnText,
                   incoming: Incoming, count_text: Callable[[str], int], room_tokens: int) -> ToolRun:
         """Answer with tools. `room_tokens`: what the context window leaves for tool output beside the history."""
         spec = self.tools.spec()
-        defs = self.offered(model)
+        defs = self.offered()
         if (self.llm.base_url, model) in self.unsupported:
             return await self._without_tools(model, messages, make_params, on_text)
         assert spec is not None and defs  # the caller checked offered()
@@ -108,7 +108,7 @@ class ToolLoop:
                 completion = await self.llm.stream(make_params(chat, defs, "none" if final else None),
                                                    writes.next_round())
             except LLMError as exc:
-                if run.calls == 0 and not writes.wrote and tools_unavailable(exc):
+                if not run.rounds and tools_unavailable(exc):  # the first request, with tools, refused
                     return await self._without_tools(model, messages, make_params, on_text, refusal=exc)
                 raise
             run.completion = completion
