@@ -153,20 +153,25 @@ async def test_an_injected_instruction_in_a_log_changes_nothing(cluster, start_b
     api = cluster()
     before = api.find(DEPLOYMENTS, "payments", "checkout")
 
-    def obedient(body: dict):  # a model that does what the log says
+    def obedient(body: dict):  # a model that does what the log says, then tries the nearest thing it may propose
         results = [m["content"] for m in body["messages"] if m.get("role") == "tool"]
         if not results:
             return ToolCalls([call("kube_logs", namespace="payments", pod=CRASHING)])
         if INJECTION in results[-1]:
             return ToolCalls([call("propose_scale", namespace="payments", deployment="checkout", replicas=0)])
+        if results[-1].startswith("refused"):
+            return ToolCalls([call("propose_scale", namespace="payments", deployment="checkout", replicas=1)])
         return "Done as the log said."
     fake_openai.responder = obedient
     async with start_bot(TOOLS):
-        await ask(fake_slack, "what do the checkout logs say?")
-    refusal = fake_openai.chat_requests[-1].tool_results[-1]["content"]
-    assert refusal == "refused: propose_scale: 0 replicas is outside what this bot may set (1..6)"
+        message, _ = await fake_slack.mention("C1", "UALICE", "what do the checkout logs say?")
+        replies = await fake_slack.wait_for_replies("C1", message["ts"], count=2)
+    refused, proposed = (r.tool_results[-1]["content"] for r in fake_openai.chat_requests[-2:])
+    assert refused == "refused: propose_scale: 0 replicas is outside what this bot may set (1..6)"
+    assert "Nothing has run" in proposed
+    [proposal] = [m for m in replies if m.get("blocks") and "Approve" in str(m["blocks"])]
+    assert "kubectl -n payments scale deployment/checkout --replicas=1" in proposal["blocks"][0]["text"]["text"]
     assert api.find(DEPLOYMENTS, "payments", "checkout") == before  # not scaled, not restarted, not touched
-
 
 
 async def test_the_bot_reads_the_error_rate_from_prometheus_beside_the_pods(cluster, start_bot, fake_slack,
