@@ -110,6 +110,7 @@ class RunningBot:
         self.surface: SlackSurface | None = None
         self.engine: Engine | None = None
         self.approvals: Approvals | None = None  # proposed actions awaiting Approve/Deny (set with the tool loop)
+        self._expiry: asyncio.Task | None = None  # settles the proposals nobody decided in time
         self.tokenizers = Tokenizers()
         self.health: HealthServer | None = None
         self._endpoints = EndpointGuard(settings.allowed_base_urls)
@@ -217,6 +218,7 @@ class RunningBot:
                  self.identity.user_id, self.identity.team_id, config.source, spec.model.name, self._llm.base_url,
                  s.slack_streaming)
         await live_config.begin(self.surface.tell)
+        self._expiry = asyncio.create_task(self.approvals.sweep(), name="h1bot-proposal-expiry")
         if self.resource is not None:
             await self.resource.record_identity(self.identity.user_id, self.identity.team_id, self._team)
             self.report.write = self.resource.patch_status
@@ -287,6 +289,9 @@ class RunningBot:
             self.metrics.connected.set(0)
             timeout = self.settings.drain_timeout if drain_timeout is None else drain_timeout
             cancelled = await self.slack_app.drain(timeout)
+        if self._expiry is not None:
+            self._expiry.cancel()
+            await asyncio.gather(self._expiry, return_exceptions=True)
         if self.watch is not None:
             await self.watch.stop()
         if self.live_config is not None:

@@ -107,9 +107,12 @@ async def approval_bot(slack: FakeSlack, cluster: ToolsCluster) -> AsyncIterator
                       decide=approvals.decide)
     await app.connect()
     await slack.wait_for(lambda: slack.connected)
+    expiry = asyncio.create_task(approvals.sweep(interval=0.02))  # as RunningBot runs it, more often
     try:
         yield Bot(slack, cluster, clock, approvals, app, results)
     finally:
+        expiry.cancel()
+        await asyncio.gather(expiry, return_exceptions=True)
         await app.stop_receiving()
         await app.drain(5.0)
         await live.close()
@@ -220,7 +223,24 @@ async def test_an_expired_proposal_runs_nothing_even_for_an_admin(bot: Bot):
     updated = await slack.wait_for(lambda: buttons(slack.find("C1", proposal["ts"])) == [] and
                                    slack.find("C1", proposal["ts"]))
     assert outcome_of(updated) == ":hourglass: Expired at 08:15 UTC: nothing ran."
-    assert bot.cluster.replicas() == 3 and [e["reason"] for e in bot.events()] == ["ActionProposed"]
+    await slack.wait_for(lambda: bot.events("ActionExpired"))
+    assert bot.cluster.replicas() == 3 and [e["reason"] for e in bot.events()] == ["ActionProposed", "ActionExpired"]
+
+
+async def test_a_proposal_nobody_decides_loses_its_buttons_when_it_expires(bot: Bot):
+    """No click at all: once its time is past, the message says it expired and the audit trail says so too."""
+    slack = bot.slack
+    proposal = await bot.propose()
+    assert [b["action_id"] for b in buttons(proposal)] == [APPROVE_ACTION, DENY_ACTION]
+    bot.clock.now += 15 * 60
+    updated = await slack.wait_for(lambda: buttons(slack.find("C1", proposal["ts"])) == [] and
+                                   slack.find("C1", proposal["ts"]))
+    assert outcome_of(updated) == ":hourglass: Expired at 08:15 UTC: nothing ran."
+    [expired] = await slack.wait_for(lambda: bot.events("ActionExpired"))
+    assert expired["message"] == (f"scale deployment checkout in payments to 5 replicas ({KUBECTL}) (proposed by "
+                                  f"UALICE in C1/{proposal['thread_ts']}) expired at 2027-01-15T08:15:00Z "
+                                  "undecided; nothing ran")
+    assert bot.cluster.replicas() == 3 and [e["reason"] for e in bot.events()] == ["ActionProposed", "ActionExpired"]
 
 
 async def test_an_approved_action_the_cluster_refuses_is_reported_as_failed(bot: Bot):

@@ -19,6 +19,7 @@ from h1bot_bot.core.slack_safety import escape, outside_text
 from h1bot_bot.core.tools import ActionProposal, ToolResult
 
 TTL_SECONDS = 900.0  # a proposal not decided within 15 minutes expires: nothing runs
+SWEEP_SECONDS = 30.0  # how often the bot looks for proposals whose time ran out, to say so in their messages
 MAX_PENDING = 20  # proposals awaiting a decision at once (in this process)
 MAX_SETTLED = 200  # decided proposals remembered, to answer a late click with who decided
 APPROVE_ACTION, DENY_ACTION = "h1bot_approve", "h1bot_deny"  # the buttons' action_id
@@ -264,6 +265,11 @@ def decided_event(kind: str, pending: PendingAction, actor: str) -> tuple[str, s
     if kind == APPROVED:
         return "Normal", "ActionApproved", f"{actor} approved {what}"
     return "Normal", "ActionDenied", f"{actor} denied {what}; nothing ran"
+
+
+def expired_event(pending: PendingAction) -> tuple[str, str, str]:
+    return ("Normal", "ActionExpired", f"{pending.proposal.description()} (proposed by {pending.asker} "
+            f"{_where(pending)}) expired at {timestamp(pending.expires_at)} undecided; nothing ran")
 
 
 def ran_event(pending: PendingAction, actor: str, result: ToolResult) -> tuple[str, str, str]:

@@ -4,12 +4,14 @@
                           admins=lambda: live_config.current.spec.access.admins)
     text = await approvals.propose(incoming, proposal)   # the tool loop: `text` is the tool result the model reads
     text = await approvals.decide(proposal_id, user, approve)   # a click (Slack) or the terminal's y/N
+    sweeper = asyncio.create_task(approvals.sweep())   # Slack: a proposal nobody decides shows it expired
 
 The proposals live in this object (memory only: a restart forgets them). Each state change is one synchronous step
 on the book between awaits, so two concurrent clicks on one proposal cannot both run it. Failures to post, update
 or audit are logged and never stop a decision; the action's own failure is its result (ActionFailed).
 """
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection
@@ -17,7 +19,7 @@ from typing import Protocol
 
 from h1bot_api.status import timestamp
 from h1bot_bot.core import approvals as core
-from h1bot_bot.core.approvals import APPROVED, DENIED, EXPIRED, TTL_SECONDS, PendingAction
+from h1bot_bot.core.approvals import APPROVED, DENIED, EXPIRED, SWEEP_SECONDS, TTL_SECONDS, PendingAction
 from h1bot_bot.core.surface import Incoming, Names
 from h1bot_bot.core.tools import ActionProposal, ToolResult
 
@@ -111,6 +113,23 @@ class Approvals:
         await self._audit(*core.ran_event(pending, user, result))
         return core.ran_text(result)
 
+    async def expire_due(self) -> int:
+        """Settle the proposals whose time ran out: each message loses its buttons and says so, and an
+        ActionExpired Event records it. Returns how many expired."""
+        self.book, due = core.expire(self.book, self.now())
+        for pending in due:
+            await self._expired(pending)
+        return len(due)
+
+    async def sweep(self, interval: float = SWEEP_SECONDS) -> None:
+        """Forever, every `interval` seconds: expire_due (run it as a task; cancel the task to stop)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.expire_due()
+            except Exception:  # _show and _audit log their own failures; anything else must not end the sweep
+                log.exception("expiring proposals failed")
+
     async def _run(self, pending: PendingAction) -> ToolResult:
         try:
             return await self.run_action(pending.proposal, timestamp(self.now()))
@@ -121,6 +140,7 @@ class Approvals:
     async def _expired(self, pending: PendingAction) -> None:
         log.info("proposal %s expired: %s", pending.id, pending.proposal.description(), extra=_extra(pending))
         await self._show(pending, core.outcome_line(EXPIRED, pending))
+        await self._audit(*core.expired_event(pending))
 
     async def _show(self, pending: PendingAction, line: str) -> None:
         try:
