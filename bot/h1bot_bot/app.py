@@ -237,18 +237,18 @@ class RunningBot:
         self.kube_tools = KubeTools(cluster_login, timeout=self.settings.kube_timeout)
         self.tool_runners = ToolRunners(self._tools_spec, self.kube_tools)
         self.approvals = approvals_for(self.surface, self.kube_tools, self.live_config,
-                                       lambda user: is_admin(self.config.current.spec, user))
+                                       lambda user: is_admin(self.config.current.spec, user), self._namespace)
         return ClusterTools(spec=self._tools_spec, own_namespace=self._namespace, lookup=self.tool_runners.lookup,
                             propose=self.approvals.propose)
 
     def _tools_spec(self) -> ToolsSpec | None:
         return self.config.current.spec.tools
 
-    async def _decide(self, proposal_id: str, user: str, approve: bool) -> str:
+    async def _decide(self, value: str, user: str, approve: bool, **where: str) -> str:
         """An Approve/Deny click (adapters/slack_app.py) on a proposed action."""
         if self.approvals is None:
             return NOT_ENABLED_TEXT
-        return await self.approvals.decide(proposal_id, user, approve)
+        return await self.approvals.decide(value, user, approve, **where)
 
     def _on_object(self, obj: dict) -> None:
         """A new version of the SlackBot from the watch: applied, then health re-checked (a rejected spec shows)."""

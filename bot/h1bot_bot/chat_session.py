@@ -89,7 +89,7 @@ class ChatSession:
         self.llm = LLMClient(api_key=self.api_key, base_url=self.base_url, organization=self.organization,
                              timeout=120.0, attempts=2, backoff=0.5, backoff_max=2.0)
         self.tool_runners = ToolRunners(lambda: self.config.current.spec.tools, self.kube_tools)
-        self.approvals = approvals_for(self.surface, self.kube_tools, self.config, self.is_admin)
+        self.approvals = approvals_for(self.surface, self.kube_tools, self.config, self.is_admin, self.namespace)
         tools = ClusterTools(spec=self.tool_runners.spec, own_namespace=self.namespace,
                              lookup=self.tool_runners.lookup, propose=self.approvals.propose)
         self.engine = build_engine(self.surface, BOT, self.config, self.llm, self.tokenizers, self.metrics,

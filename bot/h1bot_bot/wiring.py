@@ -20,7 +20,7 @@ from h1bot_bot.core.commands import CommandRouter
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.prom_tools import PromQuery
 from h1bot_bot.core.surface import Surface
-from h1bot_bot.core.tools import ToolResult
+from h1bot_bot.core.tools import ToolResult, recheck
 from h1bot_bot.engine.answering import Answerer
 from h1bot_bot.engine.approvals import Approvals
 from h1bot_bot.engine.chatops import ChatOps
@@ -64,11 +64,14 @@ class ToolRunners:
             await prometheus.close()
 
 
-def approvals_for(surface: Any, kube: KubeTools, config: LiveConfig, is_admin: Callable[[str], bool]) -> Approvals:
+def approvals_for(surface: Any, kube: KubeTools, config: LiveConfig, is_admin: Callable[[str], bool],
+                  own_namespace: str) -> Approvals:
     """Proposed actions of the answers on `surface`: posted with Approve/Deny, run by `kube` (the bot's own
-    login) only after `is_admin`'s yes, every step audited on the SlackBot through `config`."""
+    login) only after `is_admin`'s yes and only while spec.tools still allows them, every step audited on the
+    SlackBot through `config`."""
     return Approvals(surface, kube.run_action, config.audit, is_admin=is_admin, now=now_seconds,
-                     admins=lambda: config.current.spec.access.admins)
+                     admins=lambda: config.current.spec.access.admins,
+                     recheck=lambda proposal: recheck(proposal, config.current.spec.tools, own_namespace))
 
 
 def build_engine(surface: Surface, identity: BotIdentity, config: LiveConfig, llm: LLMClient, tokenizers: Tokenizers,

@@ -1,6 +1,9 @@
 """The approvals' state machine, pure: a proposal says exactly what would run, waits for an admin, expires, and is
 decided once; everything else a click can find (a non-admin, an unknown or settled proposal) runs nothing."""
 
+from dataclasses import replace
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,15 +44,16 @@ def test_the_proposal_says_exactly_what_would_run_and_that_nothing_has_yet():
     assert pending.expires_at == NOW + 900 and made.book.pending == (pending,)
     assert made.model_text == (
         "proposed in the thread: scale deployment checkout in payments to 5 replicas "
-        f"({KUBECTL}). Nothing has run: it runs only if an admin approves it there (it expires in 15 minutes, "
-        "and a restart of the bot forgets it). Tell the user it awaits an admin's approval.")
+        f"({KUBECTL}). Nothing has run: it runs only if an admin approves it there (it expires in 15 minutes). "
+        "Tell the user it awaits an admin's approval.")
     section, context, actions = approvals.proposal_blocks(pending)
     assert f"```scale deployment checkout in payments to 5 replicas ({KUBECTL})```" in section["text"]["text"]
     assert context["elements"][0]["text"].startswith(
         "Proposed by <@UALICE> · expires at <!date^1800000900^{time}|08:15 UTC>")
     approve, deny = actions["elements"]
-    assert (approve["action_id"], approve["style"], approve["value"]) == (APPROVE_ACTION, "primary", "p1")
-    assert (deny["action_id"], deny["style"], deny["value"]) == (DENY_ACTION, "danger", "p1")
+    assert (approve["action_id"], approve["style"]) == (APPROVE_ACTION, "primary")
+    assert (deny["action_id"], deny["style"]) == (DENY_ACTION, "danger")
+    assert approve["value"] == deny["value"] == approvals.button_value(pending)
     assert approvals.proposed_event(pending) == (
         "Normal", "ActionProposed", f"UALICE proposed in C1/1.0: scale deployment checkout in payments to 5 "
         f"replicas ({KUBECTL}); it runs only if an admin approves it by 2027-01-15T08:15:00Z")
@@ -93,10 +97,48 @@ def test_past_its_expiry_nobody_can_run_it_not_even_an_admin():
     assert decide(book, "p1", actor="UADMIN", approve=True, admin=True, now=NOW + 899).kind == APPROVED
 
 
-def test_an_unknown_proposal_says_a_restart_forgets_them():
+def test_a_click_whose_button_carries_no_proposal_runs_nothing():
     unknown = decide(Book(), "gone", actor="UADMIN", approve=True, admin=True, now=NOW)
     assert unknown.kind == UNKNOWN and unknown.pending is None
-    assert "kept in memory" in unknown.text and "restarted" in unknown.text and "Nothing ran" in unknown.text
+    assert unknown.text == approvals.UNKNOWN_TEXT and "Nothing ran" in unknown.text
+
+
+def test_the_buttons_carry_the_proposal_so_another_replica_or_a_restarted_bot_can_decide_it():
+    """A fresh book (a restart, or the replica the click reached) decides the proposal its button carries, with
+    the same rules: an admin only, before it expires, once."""
+    made = proposed()
+    value = approvals.proposal_blocks(made.pending)[-1]["elements"][0]["value"]
+    proposal_id, carried = approvals.carried(value, channel="C1", thread_ts="1.0", message_ts="1.5")
+    assert proposal_id == "p1" and carried == replace(made.pending, message_ts="1.5")
+    assert len(value) < 2000  # Slack's limit on a button's value
+
+    fresh = Book()
+    refused = decide(fresh, "p1", actor="UBOB", approve=True, admin=False, now=NOW, carried=carried)
+    assert refused.kind == REFUSED and refused.book == fresh
+    approved = decide(fresh, "p1", actor="UADMIN", approve=True, admin=True, now=NOW + 60, carried=carried)
+    assert approved.kind == APPROVED and approved.pending.proposal == SCALE
+    again = decide(approved.book, "p1", actor="UADMIN", approve=True, admin=True, now=NOW + 61, carried=carried)
+    assert again.kind == ALREADY
+    late = decide(fresh, "p1", actor="UADMIN", approve=True, admin=True, now=NOW + 900, carried=carried)
+    assert late.kind == EXPIRED
+
+
+@pytest.mark.parametrize("value", ["p1", "", "{", "[]", '{"v": 2, "id": "p1"}', '{"v": 1, "id": "p1"}',
+                                   '{"v": 1, "id": "p1", "action": "scale", "namespace": "payments", '
+                                   '"deployment": "checkout", "asker": "U1", "at": "now", "expires": 1}',
+                                   '{"v": 1, "id": "p1", "action": "scale", "namespace": "payments", '
+                                   '"deployment": "checkout", "asker": "U1", "at": 1, "expires": 2, "replicas": 1.5}'])
+def test_a_button_value_that_is_not_a_whole_proposal_carries_none(value):
+    proposal_id, carried = approvals.carried(value, channel="C1", thread_ts="1.0", message_ts="1.5")
+    assert carried is None and proposal_id in (value, "p1")
+
+
+@given(st.text(min_size=1, max_size=80), st.text(min_size=1, max_size=63), st.integers(0, 10_000),
+       st.floats(0, 4e9, allow_nan=False))
+def test_any_proposal_reads_back_from_its_button_as_it_was(deployment, namespace, replicas, now):
+    pending = proposed(proposal=ActionProposal("scale", namespace, deployment, replicas), now=now).pending
+    assert approvals.carried(approvals.button_value(pending), channel="C1", thread_ts="1.0",
+                             message_ts="")[1] == pending
 
 
 def test_deny_settles_it_and_nothing_runs():

@@ -26,7 +26,7 @@ from h1bot_bot.core.approvals import APPROVE_ACTION, DENY_ACTION
 from h1bot_bot.core.conversation import BotIdentity
 from h1bot_bot.core.overrides import is_admin
 from h1bot_bot.core.surface import Incoming
-from h1bot_bot.core.tools import parse_call
+from h1bot_bot.core.tools import parse_call, recheck
 from h1bot_bot.engine.approvals import Approvals
 from h1bot_bot.engine.live_config import LiveConfig
 from tests.bot.conftest import bot_settings
@@ -56,6 +56,8 @@ class Bot:
     clock: Clock
     approvals: Approvals
     app: SlackBotApp
+    live: LiveConfig
+    connection: str  # its Socket Mode connection in the fake Slack
     tool_results: list[str] = field(default_factory=list)  # what the model read after proposing
 
     async def propose(self, text: str = SCALE_TO_5, user: str = ALICE) -> dict:
@@ -94,7 +96,8 @@ async def approval_bot(slack: FakeSlack, cluster: ToolsCluster) -> AsyncIterator
     clock = Clock()
     approvals = Approvals(surface, cluster.tools.run_action, live.audit,
                           is_admin=lambda user: is_admin(live.current.spec, user), now=clock,
-                          admins=lambda: live.current.spec.access.admins)
+                          admins=lambda: live.current.spec.access.admins,
+                          recheck=lambda proposal: recheck(proposal, live.current.spec.tools, "default"))
     results: list[str] = []
 
     async def model_proposes(incoming: Incoming) -> str:  # stands for the tool loop (the lead's)
@@ -105,11 +108,12 @@ async def approval_bot(slack: FakeSlack, cluster: ToolsCluster) -> AsyncIterator
 
     app = SlackBotApp(client, slack.app_token, identity, model_proposes, surface, lambda: False, Metrics(),
                       decide=approvals.decide)
+    others = set(slack.connections)
     await app.connect()
-    await slack.wait_for(lambda: slack.connected)
+    [connection] = await slack.wait_for(lambda: set(slack.connections) - others)
     expiry = asyncio.create_task(approvals.sweep(interval=0.02))  # as RunningBot runs it, more often
     try:
-        yield Bot(slack, cluster, clock, approvals, app, results)
+        yield Bot(slack, cluster, clock, approvals, app, live, connection, results)
     finally:
         expiry.cancel()
         await asyncio.gather(expiry, return_exceptions=True)
@@ -273,11 +277,82 @@ async def test_malformed_clicks_are_ignored_and_the_bot_keeps_working(bot: Bot):
     await slack.send_interactive({**slack.block_actions("C1", message, ADMIN, [approve]), "user": None})
     await slack.wait_for(lambda: all(slack.acked(e) for e in (no_value, unknown, forged)))
     [told] = await slack.wait_for(lambda: slack.ephemerals(ADMIN))
-    assert told["text"].startswith("I do not know this proposal any more")
+    assert told["text"] == ("I cannot read this proposal (it is not one this bot made). Nothing ran; ask again if it "
+                            "is needed.")
     assert bot.cluster.replicas() == 3 and await bot.app.is_connected()
 
     await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)  # the real button still works
     await slack.wait_for(lambda: bot.cluster.replicas() == 5)
+
+
+@pytest.fixture
+async def two_replicas(fake_slack, cluster) -> AsyncIterator[tuple[Bot, Bot]]:
+    """Two pods of one bot, both connected: Slack gives each click to one of them, not always the proposer."""
+    fake_slack.add_user(ADMIN, "Ada")
+    fake_slack.add_user(ALICE, "Alice")
+    async with approval_bot(fake_slack, cluster) as first, approval_bot(fake_slack, cluster) as second:
+        yield first, second
+
+
+async def test_a_click_reaching_the_other_replica_runs_the_proposal_its_button_carries(two_replicas):
+    """The second pod proposed (it got the mention); the click reaches the first pod, which never saw the proposal
+    (as after a restart): it runs exactly what the message shows, and the proposer's expiry later leaves the
+    outcome alone."""
+    first, proposer = two_replicas
+    slack = first.slack
+    proposal = await proposer.propose()
+    assert proposer.approvals.pending and not first.approvals.pending
+    await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION, to=first.connection)
+    await slack.wait_for(lambda: first.cluster.replicas() == 5)
+    updated = await slack.wait_for(lambda: outcome_of(slack.find("C1", proposal["ts"])).startswith(
+        ":white_check_mark:") and slack.find("C1", proposal["ts"]))
+    assert buttons(updated) == []
+    assert slack.find("C1", proposal["ts"]).get("reactions", [{}])[0].get("name") == "ballot_box_with_check"
+    await slack.wait_for(lambda: first.events("ActionSucceeded"))
+
+    proposer.clock.now += 15 * 60  # its sweep finds the proposal due, but it was decided through the other pod
+    await slack.wait_for(lambda: not proposer.approvals.pending)
+    assert outcome_of(slack.find("C1", proposal["ts"])) == (
+        ":white_check_mark: Approved by <@U0123ADMIN>: deployment checkout in payments scaled to 5 replicas")
+    assert [e["reason"] for e in first.events()] == ["ActionProposed", "ActionApproved", "ActionSucceeded"]
+
+
+async def test_two_admins_clicking_at_once_on_two_replicas_decide_once(two_replicas):
+    first, proposer = two_replicas
+    slack = first.slack
+    slack.add_user("U0BOSS", "Boss")
+    for bot in two_replicas:
+        bot.approvals.is_admin = lambda user: user in (ADMIN, "U0BOSS")
+    proposal = await proposer.propose('propose_rollout_restart {"namespace": "payments", "deployment": "checkout"}')
+    await asyncio.gather(slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION, to=first.connection),
+                         slack.click("C1", proposal["ts"], "U0BOSS", DENY_ACTION, to=proposer.connection))
+    [ada] = await slack.wait_for(lambda: slack.ephemerals(ADMIN))
+    [boss] = await slack.wait_for(lambda: slack.ephemerals("U0BOSS"))
+    told = {ada["text"], boss["text"]}
+    assert "Already decided (the message shows how): a proposal is decided once. Nothing more ran." in told
+    decided = await slack.wait_for(lambda: first.events("ActionApproved", "ActionDenied"))
+    await slack.wait_for(lambda: buttons(slack.find("C1", proposal["ts"])) == [])
+    assert len(decided) == 1
+    if decided[0]["reason"] == "ActionApproved":
+        await slack.wait_for(lambda: first.events("ActionSucceeded"))
+    assert len(first.events("ActionSucceeded", "ActionFailed")) == (decided[0]["reason"] == "ActionApproved")
+
+
+async def test_an_approved_action_the_spec_no_longer_allows_does_not_run(bot: Bot):
+    """The proposal was within spec.tools; by the click, the spec's bounds changed (the bot's watch delivers the
+    new SlackBot): the approval runs nothing and says why."""
+    slack = bot.slack
+    proposal = await bot.propose()
+    obj = await SlackBotResource("oncall", "default", timeout=5.0).read()
+    next(a for a in obj["spec"]["tools"]["actions"] if a["name"] == "scale")["maxReplicas"] = 4
+    obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
+    bot.live.on_object(obj)
+    assert bot.live.current.spec.tools.action("scale").max_replicas == 4
+    await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION)
+    [failed] = await slack.wait_for(lambda: bot.events("ActionFailed"))
+    assert "spec.tools no longer allows it: propose_scale: 5 replicas is outside what this bot may set" in (
+        failed["message"])
+    assert bot.cluster.replicas() == 3
 
 
 async def test_the_whole_way_the_model_proposes_a_non_admin_cannot_approve_an_admin_can(

@@ -6,9 +6,9 @@ already saw, claims the message through Slack (adapters/reply_claim.py: one repl
 connection Slack used) and hands answerable messages to the engine (`handle`). `drain` waits for replies in flight,
 bounded, for a clean shutdown.
 
-A button click (a `block_actions` payload over Socket Mode) is acked at once, then handed to `decide(proposal id,
-user, approve)`; its answer is shown to the clicker alone (chat.postEphemeral). Clicks on other buttons, or
-without a proposal id, are acked and logged.
+A button click (a `block_actions` payload over Socket Mode) is acked at once, then handed to `decide(value, user,
+approve, channel=, thread_ts=, message_ts=)` (the button's value carries the proposal); its answer is shown to the
+clicker alone (chat.postEphemeral). Clicks on other buttons, or without a value, are acked and logged.
 """
 
 import asyncio
@@ -33,7 +33,7 @@ from h1bot_bot.core.surface import Incoming, Surface
 
 log = logging.getLogger(__name__)
 
-Decide = Callable[[str, str, bool], Awaitable[str]]  # (proposal id, user, approve) → the text for the clicker
+Decide = Callable[..., Awaitable[str]]  # (value, user, approve, *, channel, thread_ts, message_ts) → the clicker's text
 
 
 class SlackBotApp:
@@ -142,10 +142,11 @@ class SlackBotApp:
         user = (body.get("user") or {}).get("id") or ""
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
         message = body.get("message") or {}
-        thread_ts = message.get("thread_ts") or (body.get("container") or {}).get("message_ts") or ""
-        proposal_id = action.get("value") or ""
-        where = {"user": user, "channel": channel, "thread_ts": thread_ts, "proposal": proposal_id}
-        if not (user and channel and proposal_id):
+        message_ts = (body.get("container") or {}).get("message_ts") or message.get("ts") or ""
+        thread_ts = message.get("thread_ts") or message_ts
+        value = action.get("value") or ""
+        where = {"user": user, "channel": channel, "thread_ts": thread_ts, "message_ts": message_ts}
+        if not (user and channel and value):
             log.warning("a malformed %s click was ignored", action.get("action_id"), extra=where)
             return
         task = asyncio.current_task()
@@ -155,7 +156,8 @@ class SlackBotApp:
             if self.decide is None:
                 text = NOT_ENABLED_TEXT
             else:
-                text = await self.decide(proposal_id, user, action.get("action_id") == APPROVE_ACTION)
+                text = await self.decide(value, user, action.get("action_id") == APPROVE_ACTION, channel=channel,
+                                         thread_ts=thread_ts, message_ts=message_ts)
         except Exception:
             log.exception("deciding a proposal failed", extra=where)
             text = f":warning: {INTERNAL_ERROR}"

@@ -9,11 +9,12 @@ who was writing it and until when) is marked interrupted, in the background (cor
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
 
 from h1bot_bot.adapters.native_stream import NativeReplyStream, ReplyStreams
 from h1bot_bot.adapters.slack_api import SlackGateway, UserNames
@@ -29,7 +30,6 @@ from h1bot_bot.core.surface import Incoming
 log = logging.getLogger(__name__)
 
 INTERRUPTED_NOTE = "_:warning: Interrupted: the bot restarted before it finished this answer. Please ask again._"
-PROPOSALS_KEPT = 500  # proposal messages remembered (to show their outcome), at most
 
 
 def _ts_key(ts: str) -> tuple[int, int]:
@@ -45,7 +45,7 @@ class SlackSurface:
         self.identity = identity
         self.allow_user_mentions = allow_user_mentions  # spec.access.allowUserMentions, live
         self._repairs: set[asyncio.Task] = set()  # edits marking interrupted replies, running
-        self._proposals: OrderedDict[str, tuple[str, str]] = OrderedDict()  # proposal id → (channel, message ts)
+        self._claims: AsyncWebClient | None = None  # for the decided mark on proposals (claim_decision)
 
     @property
     def names(self) -> UserNames:
@@ -75,21 +75,39 @@ class SlackSurface:
         """A message (Slack mrkdwn) in a thread the engine is not answering right now (e.g. a dropped override)."""
         await self.gateway.post(channel, thread_ts, text)
 
-    async def propose_action(self, incoming: Incoming, pending: PendingAction) -> None:
+    async def propose_action(self, incoming: Incoming, pending: PendingAction) -> str:
         """The proposal in the thread: what would run, who asked, until when, and the Approve and Deny buttons."""
         text = approvals.proposal_text(pending, approvals.slack_clock(pending.expires_at))
-        ts = await self.gateway.post_blocks(pending.channel, pending.thread_ts, text,
-                                            approvals.proposal_blocks(pending))
-        self._proposals[pending.id] = (pending.channel, ts)
-        while len(self._proposals) > PROPOSALS_KEPT:
-            self._proposals.popitem(last=False)
+        return await self.gateway.post_blocks(pending.channel, pending.thread_ts, text,
+                                              approvals.proposal_blocks(pending))
+
+    async def claim_decision(self, pending: PendingAction) -> bool:
+        """The bot's :ballot_box_with_check: on the proposal's message: Slack adds it once, so of two clicks that
+        reach two replicas at once only one decides. Without the reactions:write scope, or when Slack cannot be
+        reached, this click decides (as an unclaimed mention is answered)."""
+        if not pending.message_ts:
+            return True
+        if self._claims is None:  # retries only 429s: a retried add that had reached Slack would say "already"
+            client = self.gateway.client
+            self._claims = AsyncWebClient(token=client.token, base_url=client.base_url, session=client.session,
+                                          timeout=client.timeout,
+                                          retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)])
+        try:
+            await self._claims.reactions_add(channel=pending.channel, timestamp=pending.message_ts,
+                                             name=approvals.DECIDED_REACTION)
+        except SlackApiError as exc:
+            error = exc.response.get("error") or "unknown"
+            if error == "already_reacted":
+                return False
+            log.warning("could not mark the proposal %s decided (reactions.add: %s); deciding it unclaimed",
+                        pending.id, error, extra={"channel": pending.channel})
+        return True
 
     async def settle_action(self, pending: PendingAction, outcome_line: str) -> None:
         """The proposal's message shows its outcome, without buttons (chat.update)."""
-        where = self._proposals.get(pending.id)
-        if where is None:
+        if not pending.message_ts:
             return
-        await self.gateway.update(*where, approvals.settled_text(pending, outcome_line),
+        await self.gateway.update(pending.channel, pending.message_ts, approvals.settled_text(pending, outcome_line),
                                   blocks=approvals.settled_blocks(pending, outcome_line))
 
     def open_answer(self, incoming: Incoming, *, allow_user_mentions: bool) -> ReplyStream | NativeReplyStream:

@@ -1,8 +1,10 @@
 """Actions that need a human: proposals awaiting an admin's Approve or Deny, as a pure state machine.
 
 The model proposes an action (core/tools.ActionProposal); engine/approvals.py posts it in the thread with
-Approve/Deny buttons and keeps it here, in a `Book`, as a `PendingAction` until an admin decides, it expires, or
-the bot restarts: proposals are kept in memory only, so a restart forgets them and a late click says so.
+Approve/Deny buttons and keeps it here, in a `Book`, as a `PendingAction` until an admin decides or it expires.
+The buttons carry the proposal too (`button_value`), so a click reaching another replica of the bot, or the bot
+after a restart, still finds what it was (`carried`); the surface's claim on the message (engine/approvals.py)
+makes a decision once across replicas.
 
 `decide` takes a proposal out of `pending` in the same step that approves (or denies) it, so it is decided once
 even when two admins click at the same moment. At most MAX_PENDING proposals wait at once; a further one is refused
@@ -10,6 +12,7 @@ even when two admins click at the same moment. At most MAX_PENDING proposals wai
 come in. The texts here are Slack mrkdwn; each says exactly what would run (ActionProposal.description).
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,10 +29,11 @@ APPROVE_ACTION, DENY_ACTION = "h1bot_approve", "h1bot_deny"  # the buttons' acti
 APPROVED, DENIED, EXPIRED = "approved", "denied", "expired"  # how a proposal was settled
 # What `decide` found: one of the three above, or
 REFUSED, UNKNOWN, ALREADY = "refused", "unknown", "already"
-RESTART_NOTE = "a restart of the bot forgets it"
 NOT_ENABLED_TEXT = "Actions are not enabled on this bot: nothing ran."
-UNKNOWN_TEXT = ("I do not know this proposal any more: proposals awaiting approval are kept in memory, so the bot "
-                "has restarted since (or it is long settled). Nothing ran; ask again if it is still needed.")
+UNKNOWN_TEXT = "I cannot read this proposal (it is not one this bot made). Nothing ran; ask again if it is needed."
+DECIDED_ELSEWHERE_TEXT = "Already decided (the message shows how): a proposal is decided once. Nothing more ran."
+DECIDED_REACTION = "ballot_box_with_check"  # the bot's mark on a decided proposal (one decision across replicas)
+VALUE_VERSION = 1  # the layout of a button's value (button_value)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class PendingAction:
     asker: str
     proposed_at: float
     expires_at: float
+    message_ts: str = ""  # the proposal's own message, once posted (where its outcome is shown)
 
     def expired(self, now: float) -> bool:
         return now >= self.expires_at
@@ -104,6 +109,55 @@ def expire(book: Book, now: float) -> tuple[Book, tuple[PendingAction, ...]]:
     return (_settle(book, [Settled(p, EXPIRED) for p in due]), due) if due else (book, ())
 
 
+def located(book: Book, proposal_id: str, message_ts: str) -> Book:
+    """The proposal's message is posted at `message_ts`."""
+    return replace(book, pending=tuple(replace(p, message_ts=message_ts) if p.id == proposal_id else p
+                                       for p in book.pending))
+
+
+def button_value(pending: PendingAction) -> str:
+    """What the buttons carry: the proposal itself (compact JSON, far below Slack's 2,000 characters)."""
+    proposal = pending.proposal
+    value = {"v": VALUE_VERSION, "id": pending.id, "action": proposal.action, "namespace": proposal.namespace,
+             "deployment": proposal.deployment, "asker": pending.asker, "at": pending.proposed_at,
+             "expires": pending.expires_at}
+    if proposal.replicas is not None:
+        value["replicas"] = proposal.replicas
+    return json.dumps(value, separators=(",", ":"))
+
+
+def carried(value: str, *, channel: str, thread_ts: str, message_ts: str) -> tuple[str, PendingAction | None]:
+    """A clicked button's value read back: the proposal id, and the proposal when the value holds one (None for
+    anything else; the engine checks it against the current spec.tools before it runs)."""
+    try:
+        fields = json.loads(value)
+    except ValueError:
+        return value, None
+    if not isinstance(fields, dict) or fields.get("v") != VALUE_VERSION:
+        return value, None
+    try:
+        replicas = fields.get("replicas")
+        proposal = ActionProposal(_text(fields["action"]), _text(fields["namespace"]), _text(fields["deployment"]),
+                                  None if replicas is None else _number(replicas, int))
+        pending = PendingAction(_text(fields["id"]), proposal, channel, thread_ts, _text(fields["asker"]),
+                                _number(fields["at"], float), _number(fields["expires"], float), message_ts)
+    except (KeyError, TypeError):
+        return str(fields.get("id") or value), None
+    return pending.id, pending
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError("not a non-empty string")
+    return value
+
+
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)):
+        raise TypeError("not a number")
+    return kind(value)
+
+
 def withdraw(book: Book, proposal_id: str) -> Book:
     """A proposal taken back unseen (it could not be posted): as if never made."""
     return replace(book, pending=tuple(p for p in book.pending if p.id != proposal_id))
@@ -129,19 +183,25 @@ def propose(book: Book, proposal_id: str, proposal: ActionProposal, *, channel: 
 
 
 def decide(book: Book, proposal_id: str, *, actor: str, approve: bool, admin: bool, now: float,
-           admin_names: Sequence[str] = ()) -> Decision:
+           admin_names: Sequence[str] = (), carried: PendingAction | None = None) -> Decision:
     """An Approve (`approve`) or Deny click by `actor`. Only an admin decides: anyone else is told who may (the
-    proposal keeps waiting). An expired, unknown or already settled proposal is never run. APPROVED means: run
-    it now, once (it is settled already; `ran_text` is the clicker's text once it ran)."""
+    proposal keeps waiting). An expired, unknown or already settled proposal is never run. `carried`: the
+    proposal as its button carries it, for one this book does not hold (made before a restart, or by another
+    replica). APPROVED means: run it now, once (it is settled already; `ran_text` is the clicker's text once it
+    ran)."""
     pending = book.find(proposal_id)
-    if pending is None:
-        settled = book.settled_as(proposal_id)
-        if settled is None:
-            return Decision(UNKNOWN, book, None, UNKNOWN_TEXT)
+    settled = book.settled_as(proposal_id) if pending is None else None
+    if settled is not None:
         if settled.outcome == EXPIRED:
             return Decision(EXPIRED, book, settled.pending, expired_text(settled.pending))
         return Decision(ALREADY, book, settled.pending, f"Already {settled.outcome} by <@{settled.by}>: a proposal "
                         "is decided once.")
+    if pending is None and carried is None:
+        return Decision(UNKNOWN, book, None, UNKNOWN_TEXT)
+    if pending is None:
+        pending = carried
+    elif carried is not None and not pending.message_ts:
+        pending = replace(pending, message_ts=carried.message_ts)  # clicked before its message was located
     if pending.expired(now):
         return Decision(EXPIRED, _settle(book, [Settled(pending, EXPIRED)]), pending, expired_text(pending))
     if not admin:
@@ -178,8 +238,8 @@ def _minutes(seconds: float) -> str:
 def model_text(pending: PendingAction) -> str:
     """The tool result the model reads after proposing."""
     return (f"proposed in the thread: {pending.proposal.description()}. Nothing has run: it runs only if an admin "
-            f"approves it there (it expires in {_minutes(pending.expires_at - pending.proposed_at)}, and "
-            f"{RESTART_NOTE}). Tell the user it awaits an admin's approval.")
+            f"approves it there (it expires in {_minutes(pending.expires_at - pending.proposed_at)}). Tell the user "
+            "it awaits an admin's approval.")
 
 
 def proposal_text(pending: PendingAction, when: str) -> str:
@@ -191,12 +251,11 @@ def proposal_text(pending: PendingAction, when: str) -> str:
 def proposal_blocks(pending: PendingAction) -> list[dict[str, Any]]:
     """The Block Kit proposal: what would run, who asked and until when, and the Approve and Deny buttons."""
     def button(label: str, action_id: str, style: str) -> dict[str, Any]:
-        return {"type": "button", "action_id": action_id, "style": style, "value": pending.id,
+        return {"type": "button", "action_id": action_id, "style": style, "value": button_value(pending),
                 "text": {"type": "plain_text", "text": label}}
     return [*_described(pending, ":raised_hand: *Approval needed*: this runs only if an admin clicks Approve."),
             {"type": "context", "elements": [{"type": "mrkdwn", "text": (
-                f"Proposed by <@{pending.asker}> · expires at {slack_clock(pending.expires_at)} "
-                f"({RESTART_NOTE})")}]},
+                f"Proposed by <@{pending.asker}> · expires at {slack_clock(pending.expires_at)}")}]},
             {"type": "actions", "block_id": f"h1bot_approval_{pending.id}",
              "elements": [button("Approve", APPROVE_ACTION, "primary"), button("Deny", DENY_ACTION, "danger")]}]
 

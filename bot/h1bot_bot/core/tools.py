@@ -184,6 +184,21 @@ def parse_call(name: str, arguments: str, tools: ToolsSpec | None,
                   container=string_arg(args, "container", name, required=False))
 
 
+def recheck(proposal: ActionProposal, tools: ToolsSpec | None, own_namespace: str) -> str | None:
+    """Why `tools` (the spec now) refuses `proposal`, or None: the same check as the model's call went through."""
+    name = next((tool for tool, action in ACTION_OF_TOOL.items() if action == proposal.action), None)
+    if name is None:
+        return f"there is no action {proposal.action!r}"
+    args: dict[str, Any] = {"namespace": proposal.namespace, "deployment": proposal.deployment}
+    if proposal.replicas is not None:
+        args["replicas"] = proposal.replicas
+    try:
+        again = parse_call(name, json.dumps(args), tools, own_namespace)
+    except ToolRefused as exc:
+        return str(exc)
+    return None if again == proposal else f"{name}: it would now be {again}"
+
+
 def _proposal(name: str, args: dict[str, Any], tools: ToolsSpec, own_namespace: str) -> ActionProposal:
     action = tools.action(ACTION_OF_TOOL[name])
     assert action is not None  # definitions() offered the tool

@@ -123,14 +123,18 @@ class TerminalSurface:
         """A message (mrkdwn) the configuration has for the thread (e.g. an override the spec no longer admits)."""
         self.show(text)
 
-    async def propose_action(self, incoming: Incoming, pending: PendingAction) -> None:
+    async def propose_action(self, incoming: Incoming, pending: PendingAction) -> str:
         asker = self.names.known.get(pending.asker, pending.asker)
         when = approvals.clock(pending.expires_at)
         self.renderer.box("Approval needed", f"`{pending.proposal.description()}`\n\nProposed by {asker}; it runs "
-                          f"only if an admin approves it (expires at {when}; {approvals.RESTART_NOTE}).")
+                          f"only if an admin approves it (expires at {when}).")
         self._proposal_messages[pending.id] = self.conversation.add(
             user=BOT.user_id, bot_id=BOT.bot_id, text=approvals.proposal_text(pending, when))
         self.proposed.append(pending)
+        return ""
+
+    async def claim_decision(self, pending: PendingAction) -> bool:
+        return True  # one person at one keyboard
 
     async def settle_action(self, pending: PendingAction, outcome_line: str) -> None:
         """The proposal in the thread shows its outcome (the chat tells the person at the keyboard)."""
