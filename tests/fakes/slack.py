@@ -18,7 +18,8 @@ reaction, as in Slack) in slack_reactions.py; button clicks (`block_actions` ove
         [reply] = await slack.wait_for_replies("C1", message["ts"])  # once it is final, not while it streams
 
 A bot reply is written in steps (a placeholder, interim updates ending with the typing mark, an open stream): wait
-for the final state with `wait_for_replies`/`final_replies`, never for a message that merely appeared.
+for the final state with `wait_for_replies`/`final_replies`, never for a message that merely appeared
+(slack_waiting.py).
 """
 
 import asyncio
@@ -33,7 +34,6 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.slack_chat import ChatApi
 from tests.fakes.slack_delivery import Envelope, SocketDelivery
@@ -41,16 +41,10 @@ from tests.fakes.slack_ephemeral import EphemeralApi
 from tests.fakes.slack_interactive import InteractiveApi
 from tests.fakes.slack_reactions import ReactionsApi
 from tests.fakes.slack_streaming import StreamingApi
+from tests.fakes.slack_waiting import Waiting
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
-WAIT_TIMEOUT = 10.0  # generous: a loaded 2-core machine; a green run never waits this long
-
-
-def being_written(message: dict[str, Any]) -> bool:
-    """A bot message a user still sees changing: an open stream, the placeholder, or an interim update."""
-    text = message.get("text") or ""
-    return bool(message.get("streaming")) or text == PLACEHOLDER or text.endswith(TYPING_MARK)
 
 
 @dataclass
@@ -62,7 +56,8 @@ class Call:
     answered_at: float | None = None  # when the fake answered it
 
 
-class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, InteractiveApi, StreamingApi, ChatApi, LoopbackServer):
+class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, InteractiveApi, StreamingApi, ChatApi, Waiting,
+                LoopbackServer):
     def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
                  team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
                  replies_page_limit: int = 1000, echo_bot_messages: bool = True):
@@ -325,46 +320,3 @@ class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, InteractiveApi, Stre
         for ws in [ws for ws in self._sockets.values() if not ws.closed]:
             await ws.send_json({"type": "disconnect", "reason": "refresh_requested",
                                 "debug_info": {"host": "fake-slack"}})
-
-    # ---- waiting -----------------------------------------------------------------------------------------------
-    def _notify(self) -> None:
-        self._changed.set()
-
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = WAIT_TIMEOUT) -> Any:  # noqa: ASYNC109
-        """Wait until `predicate()` is truthy (re-checked on every change in the fake); returns its value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met within {timeout}s (last: {value!r})")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
-            except TimeoutError:
-                pass
-
-    def final_replies(self, channel: str, thread_ts: str, count: int = 1) -> list[dict[str, Any]] | None:
-        """The bot's replies in the thread once there are at least `count` and none is still being written
-        (placeholder, typing mark, open stream); None before. A reply of several messages counts each one."""
-        replies = self.bot_replies(channel, thread_ts)
-        if len(replies) >= count and not any(being_written(m) for m in replies):
-            return replies
-        return None
-
-    async def wait_for_replies(self, channel: str, thread_ts: str, count: int = 1,
-                               timeout: float = WAIT_TIMEOUT) -> list[dict[str, Any]]:  # noqa: ASYNC109
-        """Wait for `final_replies`: the thread's bot replies as a user sees them once the bot has written them."""
-        try:
-            return await self.wait_for(lambda: self.final_replies(channel, thread_ts, count), timeout)
-        except TimeoutError:
-            shown = [m["text"][-80:] for m in self.bot_replies(channel, thread_ts)]
-            raise TimeoutError(f"no {count} final bot repl{'y' if count == 1 else 'ies'} in {channel}/{thread_ts} "
-                               f"within {timeout}s; the thread's bot messages end with: {shown!r}") from None
-
-    async def wait_for_texts(self, channel: str, thread_ts: str, count: int = 1,
-                             timeout: float = WAIT_TIMEOUT) -> list[str]:  # noqa: ASYNC109
-        """The texts of `wait_for_replies`."""
-        return [m["text"] for m in await self.wait_for_replies(channel, thread_ts, count, timeout)]
