@@ -3,9 +3,9 @@
 Point a real `AsyncWebClient(base_url=fake.api_url)` at it. The fake keeps channels and their messages, so a test
 writes what people say (`say`, `mention`, `dm`), delivers the events over Socket Mode like Slack does, and asserts
 on what a Slack user sees (`thread_messages`, `thread_texts`). Every Web API call and every envelope/ack is recorded.
-Message metadata (`metadata` of chat.postMessage/chat.update) is stored and returned by conversations.replies
-with `include_all_metadata`. Text streaming (chat.startStream/appendStream/stopStream) lives in slack_streaming.py;
-streamed replies are thread messages like any other.
+chat.postMessage/update/delete live in slack_chat.py; their message metadata is stored and returned by
+conversations.replies with `include_all_metadata`. Text streaming (chat.startStream/appendStream/stopStream) lives in
+slack_streaming.py; streamed replies are thread messages like any other.
 
 Several bot processes may connect at once, like several Socket Mode connections of one app token: which one gets an
 event, and Slack's retries of unacked envelopes, live in slack_delivery.py; `reactions.add` (atomic per user and
@@ -18,7 +18,8 @@ reaction, as in Slack) in slack_reactions.py; button clicks (`block_actions` ove
         [reply] = await slack.wait_for_replies("C1", message["ts"])  # once it is final, not while it streams
 
 A bot reply is written in steps (a placeholder, interim updates ending with the typing mark, an open stream): wait
-for the final state with `wait_for_replies`/`final_replies`, never for a message that merely appeared.
+for the final state with `wait_for_replies`/`final_replies`, never for a message that merely appeared
+(slack_waiting.py).
 """
 
 import asyncio
@@ -33,24 +34,17 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.slack_chat import ChatApi
 from tests.fakes.slack_delivery import Envelope, SocketDelivery
 from tests.fakes.slack_ephemeral import EphemeralApi
 from tests.fakes.slack_interactive import InteractiveApi
 from tests.fakes.slack_reactions import ReactionsApi
 from tests.fakes.slack_streaming import StreamingApi
+from tests.fakes.slack_waiting import Waiting
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
-WAIT_TIMEOUT = 10.0  # generous: a loaded 2-core machine; a green run never waits this long
-MAX_TEXT = 4000  # chat.update refuses longer text; chat.postMessage truncates at 40k in reality — here both refuse
-
-
-def being_written(message: dict[str, Any]) -> bool:
-    """A bot message a user still sees changing: an open stream, the placeholder, or an interim update."""
-    text = message.get("text") or ""
-    return bool(message.get("streaming")) or text == PLACEHOLDER or text.endswith(TYPING_MARK)
 
 
 @dataclass
@@ -62,7 +56,8 @@ class Call:
     answered_at: float | None = None  # when the fake answered it
 
 
-class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, InteractiveApi, StreamingApi, LoopbackServer):
+class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, InteractiveApi, StreamingApi, ChatApi, Waiting,
+                LoopbackServer):
     def __init__(self, *, bot_user_id: str = "UBOT", bot_id: str = "BBOT", team_id: str = "T0FAKE",
                  team: str = "Fake Workspace", bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
                  replies_page_limit: int = 1000, echo_bot_messages: bool = True):
@@ -270,63 +265,6 @@ class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, InteractiveApi, Stre
                 "messages": [{k: v for k, v in m.items() if k != "metadata" or with_metadata} for m in page],
                 "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
-    def _bot_message(self, params: dict) -> dict[str, Any]:
-        return {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "app_id": "AFAKE",
-                "text": params.get("text", ""), "team": self.team_id,
-                "bot_profile": {"id": self.bot_id, "name": "h1bot", "app_id": "AFAKE"}}
-
-    async def _api_chat_postMessage(self, params: dict) -> dict:
-        channel, text = params.get("channel", ""), params.get("text") or ""
-        if not text and not params.get("blocks"):
-            return {"ok": False, "error": "no_text"}
-        if len(text) > MAX_TEXT:
-            return {"ok": False, "error": "msg_too_long"}
-        message = {**self._bot_message(params), "ts": self.next_ts()}
-        if params.get("metadata"):
-            message["metadata"] = _metadata(params["metadata"])
-        if params.get("thread_ts"):
-            message["thread_ts"] = params["thread_ts"]
-        if params.get("blocks"):
-            message["blocks"] = params["blocks"]
-        self._store(channel, message)
-        if self.echo_bot_messages:
-            self._echo(channel, {**message, "channel": channel, "channel_type": "channel"})
-        return {"ok": True, "channel": channel, "ts": message["ts"], "message": dict(message)}
-
-    async def _api_chat_update(self, params: dict) -> dict:
-        channel, ts, text = params.get("channel", ""), params.get("ts", ""), params.get("text") or ""
-        message = self.find(channel, ts)
-        if message is None:
-            return {"ok": False, "error": "message_not_found"}
-        if len(text) > MAX_TEXT:
-            return {"ok": False, "error": "msg_too_long"}
-        previous = dict(message)
-        message["text"] = text
-        if params.get("metadata"):
-            message["metadata"] = _metadata(params["metadata"])
-        if "blocks" in params:  # as Slack: given, they replace the message's (`[]` removes them); else they stay
-            blocks = json.loads(params["blocks"]) if isinstance(params["blocks"], str) else params["blocks"]
-            if blocks:
-                message["blocks"] = blocks
-            else:
-                message.pop("blocks", None)
-        message["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
-        self._notify()
-        if self.echo_bot_messages:
-            self._echo(channel, {"type": "message", "subtype": "message_changed", "channel": channel,
-                                 "hidden": True, "ts": self.next_ts(), "message": dict(message),
-                                 "previous_message": previous, "channel_type": "channel"})
-        return {"ok": True, "channel": channel, "ts": ts, "text": text}
-
-    async def _api_chat_delete(self, params: dict) -> dict:
-        channel, ts = params.get("channel", ""), params.get("ts", "")
-        message = self.find(channel, ts)
-        if message is None:
-            return {"ok": False, "error": "message_not_found"}
-        self.messages[channel].remove(message)
-        self._notify()
-        return {"ok": True, "channel": channel, "ts": ts}
-
     # ---- Socket Mode -------------------------------------------------------------------------------------------
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
@@ -382,51 +320,3 @@ class FakeSlack(SocketDelivery, ReactionsApi, EphemeralApi, InteractiveApi, Stre
         for ws in [ws for ws in self._sockets.values() if not ws.closed]:
             await ws.send_json({"type": "disconnect", "reason": "refresh_requested",
                                 "debug_info": {"host": "fake-slack"}})
-
-    # ---- waiting -----------------------------------------------------------------------------------------------
-    def _notify(self) -> None:
-        self._changed.set()
-
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = WAIT_TIMEOUT) -> Any:  # noqa: ASYNC109
-        """Wait until `predicate()` is truthy (re-checked on every change in the fake); returns its value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met within {timeout}s (last: {value!r})")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
-            except TimeoutError:
-                pass
-
-    def final_replies(self, channel: str, thread_ts: str, count: int = 1) -> list[dict[str, Any]] | None:
-        """The bot's replies in the thread once there are at least `count` and none is still being written
-        (placeholder, typing mark, open stream); None before. A reply of several messages counts each one."""
-        replies = self.bot_replies(channel, thread_ts)
-        if len(replies) >= count and not any(being_written(m) for m in replies):
-            return replies
-        return None
-
-    async def wait_for_replies(self, channel: str, thread_ts: str, count: int = 1,
-                               timeout: float = WAIT_TIMEOUT) -> list[dict[str, Any]]:  # noqa: ASYNC109
-        """Wait for `final_replies`: the thread's bot replies as a user sees them once the bot has written them."""
-        try:
-            return await self.wait_for(lambda: self.final_replies(channel, thread_ts, count), timeout)
-        except TimeoutError:
-            shown = [m["text"][-80:] for m in self.bot_replies(channel, thread_ts)]
-            raise TimeoutError(f"no {count} final bot repl{'y' if count == 1 else 'ies'} in {channel}/{thread_ts} "
-                               f"within {timeout}s; the thread's bot messages end with: {shown!r}") from None
-
-    async def wait_for_texts(self, channel: str, thread_ts: str, count: int = 1,
-                             timeout: float = WAIT_TIMEOUT) -> list[str]:  # noqa: ASYNC109
-        """The texts of `wait_for_replies`."""
-        return [m["text"] for m in await self.wait_for_replies(channel, thread_ts, count, timeout)]
-
-
-def _metadata(value: Any) -> dict[str, Any]:
-    """Message metadata as Slack stores it: a JSON object (form-encoded calls send it as a JSON string)."""
-    return json.loads(value) if isinstance(value, str) else dict(value)
