@@ -7,20 +7,16 @@ import pytest
 import yaml
 
 from h1bot_bot.core.command_parser import ParseError, parse_command
-from h1bot_bot.core.config_view import (
+from h1bot_bot.core.command_replies import debug_text, help_text, models_text
+from h1bot_bot.core.config_replies import (
     change_text,
-    debug_text,
     describe_change,
     describe_dropped,
     dropped_text,
-    help_text,
-    models_text,
-    people_shown,
     refusal_text,
-    render_config,
-    render_prompts,
     reset_text,
 )
+from h1bot_bot.core.config_view import people_shown, render_config, render_prompts
 from h1bot_bot.core.overrides import ChangeRejected, NotAdmin, apply_change, reconcile_with_spec, reset
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "slackbot.yaml"

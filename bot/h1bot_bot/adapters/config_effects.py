@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from h1bot_bot.adapters.kube import Written, describe_error
 from h1bot_bot.adapters.retry import Backoff, retry_until
+from h1bot_bot.core.config_replies import saved_text
 from h1bot_bot.core.config_state import Effect, Log, RecordEvent, Save, Tell
-from h1bot_bot.core.config_view import saved_text
 
 log = logging.getLogger(__name__)
 

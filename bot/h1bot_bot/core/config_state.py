@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from h1bot_api.spec import ConfigError
-from h1bot_bot.core.config_view import (
+from h1bot_bot.core.config_replies import (
     change_text,
     describe_change,
     describe_dropped,

@@ -1,8 +1,8 @@
 """The ChatOps commands: help, config, config set/reset, model, models, debug, summarize.
 
-Parsing is core/command_parser's (deterministic, never the LLM); replies are core/config_view's; changes go through
-LiveConfig (validated, audited, stored). Anyone may read the settings; only spec.access.admins read prompts
-(core/config_view says which) and change anything.
+Parsing is core/command_parser's (deterministic, never the LLM); replies are core/config_view's (the `config` view),
+core/config_replies' and core/command_replies'; changes go through LiveConfig (validated, audited, stored). Anyone may
+read the settings; only spec.access.admins read prompts (core/config_view says which) and change anything.
 """
 
 import logging
@@ -25,21 +25,14 @@ from h1bot_bot.core.command_parser import (
     Summarize,
     SwitchModel,
 )
+from h1bot_bot.core.command_replies import debug_text, help_text, models_text
 from h1bot_bot.core.commands import CommandRequest, CommandRouter, Reply
-from h1bot_bot.core.config_view import (
-    LISTED,
-    debug_text,
-    escape,
-    help_text,
-    models_text,
-    people_shown,
-    redact,
-    refusal_text,
-    render_config,
-    render_prompts,
-)
+from h1bot_bot.core.config_replies import refusal_text
+from h1bot_bot.core.config_view import people_shown, render_config, render_prompts
 from h1bot_bot.core.effective import ChannelConfig
 from h1bot_bot.core.overrides import ChangeRejected, is_admin
+from h1bot_bot.core.reply_text import LISTED
+from h1bot_bot.core.slack_safety import escape, redact
 from h1bot_bot.core.surface import Names
 from h1bot_bot.engine.dispatch import LastError
 from h1bot_bot.engine.live_config import LiveConfig

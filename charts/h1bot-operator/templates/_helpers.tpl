@@ -73,7 +73,7 @@ Role per watched namespace otherwise).
 RBAC escalation prevention: the operator creates a Role for each bot granting its own `slackbots` get/list/watch,
 `slackbots/status` get/patch and `events` create (core and events.k8s.io). Kubernetes lets a subject create a Role
 only with permissions it holds itself (or with the `escalate` verb, which this chart never grants), so the
-operator's own rules below must keep covering every rule it writes into a bot's Role (tests/e2e/test_chart.py
+operator's own rules below must keep covering every rule it writes into a bot's Role (tests/e2e/test_chart_rbac.py
 checks them against the operator's render.role).
 */}}
 {{- define "h1bot-operator.namespacedRules" -}}
