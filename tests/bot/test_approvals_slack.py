@@ -317,6 +317,23 @@ async def test_a_click_reaching_the_other_replica_runs_the_proposal_its_button_c
     assert [e["reason"] for e in first.events()] == ["ActionProposed", "ActionApproved", "ActionSucceeded"]
 
 
+async def test_asking_again_after_the_other_replica_decided_makes_a_new_proposal(two_replicas):
+    """The proposer still holds the proposal the other pod approved; asked for the same action again in the thread,
+    it sees the decided mark on the old message and proposes anew instead of saying it still awaits approval."""
+    first, proposer = two_replicas
+    slack = first.slack
+    proposal = await proposer.propose()
+    await slack.click("C1", proposal["ts"], ADMIN, APPROVE_ACTION, to=first.connection)
+    await slack.wait_for(lambda: first.events("ActionSucceeded"))
+    await slack.mention("C1", ALICE, SCALE_TO_5, thread_ts=proposal["thread_ts"])
+    [again] = await slack.wait_for(lambda: [m for m in slack.thread_messages("C1", proposal["thread_ts"])
+                                            if m["ts"] != proposal["ts"] and buttons(m)])
+    [_, told] = await slack.wait_for(lambda: len(proposer.tool_results) == 2 and proposer.tool_results)
+    assert told.startswith("proposed in the thread: scale deployment checkout in payments")
+    assert [p.message_ts for p in proposer.approvals.pending] == [again["ts"]]
+    assert buttons(slack.find("C1", proposal["ts"])) == []
+
+
 async def test_two_admins_clicking_at_once_on_two_replicas_decide_once(two_replicas):
     first, proposer = two_replicas
     slack = first.slack

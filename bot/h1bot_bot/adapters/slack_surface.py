@@ -103,6 +103,15 @@ class SlackSurface:
                         pending.id, error, extra={"channel": pending.channel})
         return True
 
+    async def decided_elsewhere(self, pending: PendingAction) -> bool:
+        """The bot's :ballot_box_with_check: is on the proposal's message (conversations.replies shows reactions)."""
+        if not pending.message_ts:
+            return False
+        messages = await self.gateway.thread(pending.channel, pending.thread_ts)
+        message = next((m for m in messages if m.get("ts") == pending.message_ts), {})
+        return any(r.get("name") == approvals.DECIDED_REACTION and self.identity.user_id in (r.get("users") or ())
+                   for r in message.get("reactions") or ())
+
     async def settle_action(self, pending: PendingAction, outcome_line: str) -> None:
         """The proposal's message shows its outcome, without buttons (chat.update)."""
         if not pending.message_ts:

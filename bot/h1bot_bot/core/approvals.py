@@ -27,6 +27,7 @@ MAX_PENDING = 20  # proposals awaiting a decision at once (in this process)
 MAX_SETTLED = 200  # decided proposals remembered, to answer a late click with who decided
 APPROVE_ACTION, DENY_ACTION = "h1bot_approve", "h1bot_deny"  # the buttons' action_id
 APPROVED, DENIED, EXPIRED = "approved", "denied", "expired"  # how a proposal was settled
+ELSEWHERE = "elsewhere"  # settled through another replica of the bot (its message says how)
 # What `decide` found: one of the three above, or
 REFUSED, UNKNOWN, ALREADY = "refused", "unknown", "already"
 NOT_ENABLED_TEXT = "Actions are not enabled on this bot: nothing ran."
@@ -79,12 +80,14 @@ class Book:
 @dataclass(frozen=True)
 class Proposed:
     """What `propose` did: the new book, the proposal to post (None when refused or a duplicate), the proposals
-    that expired meanwhile (their messages say so), and the tool result the model reads."""
+    that expired meanwhile (their messages say so), the tool result the model reads, and the proposal awaiting
+    approval that this one duplicates (unless another replica decided it: see `settled_elsewhere`)."""
 
     book: Book
     pending: PendingAction | None
     expired: tuple[PendingAction, ...]
     model_text: str
+    duplicate: PendingAction | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,12 @@ def expire(book: Book, now: float) -> tuple[Book, tuple[PendingAction, ...]]:
     """The proposals due by `now` moved to settled; returns them too."""
     due = tuple(p for p in book.pending if p.expired(now))
     return (_settle(book, [Settled(p, EXPIRED) for p in due]), due) if due else (book, ())
+
+
+def settled_elsewhere(book: Book, proposal_id: str) -> Book:
+    """The proposal was decided through another replica: no longer awaiting (nor expiring) here."""
+    pending = book.find(proposal_id)
+    return _settle(book, [Settled(pending, ELSEWHERE)]) if pending is not None else book
 
 
 def located(book: Book, proposal_id: str, message_ts: str) -> Book:
@@ -173,7 +182,7 @@ def propose(book: Book, proposal_id: str, proposal: ActionProposal, *, channel: 
     if same is not None:
         return Proposed(book, None, expired, f"not proposed again: {proposal.description()} already awaits an "
                         f"admin's approval in this thread (until {clock(same.expires_at)}). Nothing has run. Tell "
-                        "the user it awaits approval.")
+                        "the user it awaits approval.", duplicate=same)
     if len(book.pending) >= limit:
         return Proposed(book, None, expired, f"not proposed: {len(book.pending)} proposals already await an "
                         "admin's decision, the most this bot keeps. Nothing has run. Tell the user to ask an admin "
@@ -194,6 +203,8 @@ def decide(book: Book, proposal_id: str, *, actor: str, approve: bool, admin: bo
     if settled is not None:
         if settled.outcome == EXPIRED:
             return Decision(EXPIRED, book, settled.pending, expired_text(settled.pending))
+        if settled.outcome == ELSEWHERE:
+            return Decision(ALREADY, book, settled.pending, DECIDED_ELSEWHERE_TEXT)
         return Decision(ALREADY, book, settled.pending, f"Already {settled.outcome} by <@{settled.by}>: a proposal "
                         "is decided once.")
     if pending is None and carried is None:

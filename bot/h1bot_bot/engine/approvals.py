@@ -45,6 +45,9 @@ class ApprovalSurface(Protocol):
     async def claim_decision(self, pending: PendingAction) -> bool:
         """Whether this click is the one that decides (False: another replica's click already did)."""
 
+    async def decided_elsewhere(self, pending: PendingAction) -> bool:
+        """Whether a decision on it was claimed (by another replica) without this process knowing."""
+
     async def settle_action(self, pending: PendingAction, outcome_line: str) -> None: ...
 
     async def tell(self, channel: str, thread_ts: str, text: str) -> None: ...
@@ -74,12 +77,12 @@ class Approvals:
 
     async def propose(self, incoming: Incoming, proposal: ActionProposal) -> str:
         """Post `proposal` in the thread with Approve/Deny and audit it; returns the tool result for the model."""
-        proposed = core.propose(self.book, uuid.uuid4().hex[:16], proposal, channel=incoming.channel,
-                                thread_ts=incoming.thread_ts, asker=incoming.user, now=self.now(), ttl=self.ttl,
-                                limit=self.limit)
-        self.book = proposed.book
+        proposed = self._book_proposal(incoming, proposal)
         for gone in proposed.expired:
             await self._expired(gone)
+        if proposed.duplicate is not None and await self._decided_elsewhere(proposed.duplicate):
+            self.book = core.settled_elsewhere(self.book, proposed.duplicate.id)
+            proposed = self._book_proposal(incoming, proposal)  # the same action, asked for again: a new proposal
         pending = proposed.pending
         if pending is None:
             log.info("action not proposed: %s", proposed.model_text, extra=_where(incoming.user, incoming.channel,
@@ -95,6 +98,20 @@ class Approvals:
         self.book = core.located(self.book, pending.id, message_ts or "")
         await self._audit(*core.proposed_event(pending))
         return proposed.model_text
+
+    def _book_proposal(self, incoming: Incoming, proposal: ActionProposal) -> core.Proposed:
+        proposed = core.propose(self.book, uuid.uuid4().hex[:16], proposal, channel=incoming.channel,
+                                thread_ts=incoming.thread_ts, asker=incoming.user, now=self.now(), ttl=self.ttl,
+                                limit=self.limit)
+        self.book = proposed.book
+        return proposed
+
+    async def _decided_elsewhere(self, pending: PendingAction) -> bool:
+        try:
+            return await self.surface.decided_elsewhere(pending)
+        except Exception as exc:  # cannot tell: it keeps waiting here, and the model says so
+            log.warning("could not check whether %s was decided: %s", pending.id, exc, extra=_extra(pending))
+            return False
 
     async def decide(self, value: str, user: str, approve: bool, *, channel: str = "", thread_ts: str = "",
                      message_ts: str = "") -> str:

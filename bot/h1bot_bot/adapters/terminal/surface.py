@@ -136,6 +136,9 @@ class TerminalSurface:
     async def claim_decision(self, pending: PendingAction) -> bool:
         return True  # one person at one keyboard
 
+    async def decided_elsewhere(self, pending: PendingAction) -> bool:
+        return False
+
     async def settle_action(self, pending: PendingAction, outcome_line: str) -> None:
         """The proposal in the thread shows its outcome (the chat tells the person at the keyboard)."""
         message = self._proposal_messages.get(pending.id)
