@@ -207,3 +207,12 @@ def test_whatever_the_clicks_each_proposal_runs_at_most_once_only_by_an_admin_be
             ran.append(proposal_id)
         assert len(book.pending) + len({s.pending.id for s in book.settled}) == 3
     assert len(ran) == len(set(ran))
+
+
+def test_a_proposal_decided_through_another_replica_is_neither_pending_nor_run_here():
+    made = proposed()
+    book = approvals.settled_elsewhere(made.book, made.pending)
+    assert book.pending == ()
+    later = decide(book, "p1", actor="UADMIN", approve=True, admin=True, now=NOW + 60)
+    assert later.kind == ALREADY and later.text == approvals.DECIDED_ELSEWHERE_TEXT
+    assert approvals.expire(book, NOW + 900) == (book, ())  # and it does not expire here either

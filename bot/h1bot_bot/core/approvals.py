@@ -112,10 +112,10 @@ def expire(book: Book, now: float) -> tuple[Book, tuple[PendingAction, ...]]:
     return (_settle(book, [Settled(p, EXPIRED) for p in due]), due) if due else (book, ())
 
 
-def settled_elsewhere(book: Book, proposal_id: str) -> Book:
-    """The proposal was decided through another replica: no longer awaiting (nor expiring) here."""
-    pending = book.find(proposal_id)
-    return _settle(book, [Settled(pending, ELSEWHERE)]) if pending is not None else book
+def settled_elsewhere(book: Book, pending: PendingAction) -> Book:
+    """The proposal was decided through another replica: no longer awaiting (nor expiring) here, and a later
+    click here says it was decided, not by whom (this process does not know)."""
+    return _settle(book, [Settled(pending, ELSEWHERE)])
 
 
 def located(book: Book, proposal_id: str, message_ts: str) -> Book:

@@ -81,7 +81,7 @@ class Approvals:
         for gone in proposed.expired:
             await self._expired(gone)
         if proposed.duplicate is not None and await self._decided_elsewhere(proposed.duplicate):
-            self.book = core.settled_elsewhere(self.book, proposed.duplicate.id)
+            self.book = core.settled_elsewhere(self.book, proposed.duplicate)
             proposed = self._book_proposal(incoming, proposal)  # the same action, asked for again: a new proposal
         pending = proposed.pending
         if pending is None:
@@ -133,6 +133,7 @@ class Approvals:
                 await self._expired(pending)
             return decision.text
         if not await self._claim(pending):
+            self.book = core.settled_elsewhere(self.book, pending)  # not by this click: by whom, it cannot say
             log.info("proposal %s was already decided elsewhere; %s's click did nothing", pending.id, user,
                      extra={**_extra(pending), "user": user})
             return core.DECIDED_ELSEWHERE_TEXT
@@ -186,6 +187,7 @@ class Approvals:
 
     async def _expired(self, pending: PendingAction) -> None:
         if not await self._claim(pending):  # decided meanwhile through another replica: its message says how
+            self.book = core.settled_elsewhere(self.book, pending)
             log.info("proposal %s was decided elsewhere before it expired", pending.id, extra=_extra(pending))
             return
         log.info("proposal %s expired: %s", pending.id, pending.proposal.description(), extra=_extra(pending))
