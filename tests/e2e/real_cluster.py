@@ -1,4 +1,4 @@
-"""Fixtures of the opt-in real-cluster suite (tests/e2e/test_real_cluster.py): kubectl against the current kube context.
+"""Fixtures of the opt-in real-cluster suite (tests/e2e/test_real_cluster*.py): kubectl against the current kube context.
 
 Opt in with H1BOT_REAL_CLUSTER=1 (e.g. after `kind create cluster`). The session applies the repository's CRD
 server-side (and leaves it installed: deleting it would delete every SlackBot in the cluster); each test gets its own
@@ -255,3 +255,13 @@ def freshly_crash_looping(kubectl: Kubectl, app: str, at_least: int = 20, timeou
         return None
     return wait_until(fresh, timeout=timeout, interval=0.5,
                       message=f"a pod of {app} entering a CrashLoopBackOff of at least {at_least}s")
+
+
+def reconciled(kubectl: Kubectl, name: str, generation: int | None = None) -> dict[str, Any]:
+    """The SlackBot once the operator has written its status for `generation` (default: the current one)."""
+    def done() -> dict[str, Any] | None:
+        bot = kubectl.get(SLACKBOTS, name)
+        wanted = generation or (bot or {}).get("metadata", {}).get("generation")
+        status = (bot or {}).get("status") or {}
+        return bot if wanted and status.get("observedGeneration", 0) >= wanted and status.get("conditions") else None
+    return wait_until(done, timeout=30, interval=0.5, message=f"the operator's status for SlackBot {name}")
