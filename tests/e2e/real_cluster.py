@@ -1,4 +1,4 @@
-"""Fixtures of the opt-in real-cluster suite (tests/e2e/test_real_cluster*.py): kubectl against the current kube context.
+"""Fixtures of the opt-in real-cluster suite (tests/e2e/test_real_cluster*.py): kubectl on the current kube context.
 
 Opt in with H1BOT_REAL_CLUSTER=1 (e.g. after `kind create cluster`). The session applies the repository's CRD
 server-side (and leaves it installed: deleting it would delete every SlackBot in the cluster); each test gets its own
