@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
@@ -33,7 +33,11 @@ from h1bot_bot.core.surface import Incoming, Surface
 
 log = logging.getLogger(__name__)
 
-Decide = Callable[..., Awaitable[str]]  # (value, user, approve, *, channel, thread_ts, message_ts) → the clicker's text
+class Decide(Protocol):
+    """An Approve (`approve`) or Deny click by `user` on the button carrying `value`; returns the clicker's text."""
+
+    def __call__(self, value: str, user: str, approve: bool, *, channel: str, thread_ts: str,
+                 message_ts: str) -> Awaitable[str]: ...
 
 
 class SlackBotApp:
