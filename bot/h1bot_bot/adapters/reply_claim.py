@@ -20,11 +20,17 @@ from h1bot_bot.core.events import CLAIM_REACTION, CLAIMS_UNAVAILABLE, Claim, cla
 log = logging.getLogger(__name__)
 
 
+def claims_client(client: AsyncWebClient, timeout: float = 10.0) -> AsyncWebClient:
+    """`client` for claims by reaction: it retries only 429s (Slack did not apply the request), never a connection
+    error, since a retried add whose first attempt reached Slack would come back `already_reacted`."""
+    return AsyncWebClient(token=client.token, base_url=client.base_url, session=client.session,
+                          timeout=min(client.timeout, timeout),
+                          retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)])
+
+
 class ReplyClaims:
     def __init__(self, client: AsyncWebClient, pause: float = 300.0, timeout: float = 10.0):
-        self.client = AsyncWebClient(token=client.token, base_url=client.base_url, session=client.session,
-                                     timeout=min(client.timeout, timeout),
-                                     retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)])
+        self.client = claims_client(client, timeout)
         self.pause = pause
         self._paused_until = 0.0
         self._told = False

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from h1bot_bot.adapters.native_stream import NativeReplyStream, ReplyStreams
+from h1bot_bot.adapters.reply_claim import claims_client
 from h1bot_bot.adapters.slack_api import SlackGateway, UserNames
 from h1bot_bot.adapters.streaming import PLACEHOLDER, TYPING_MARK, ReplyStream
 from h1bot_bot.core import approvals
@@ -87,11 +87,8 @@ class SlackSurface:
         reached, this click decides (as an unclaimed mention is answered)."""
         if not pending.message_ts:
             return True
-        if self._claims is None:  # retries only 429s: a retried add that had reached Slack would say "already"
-            client = self.gateway.client
-            self._claims = AsyncWebClient(token=client.token, base_url=client.base_url, session=client.session,
-                                          timeout=client.timeout,
-                                          retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)])
+        if self._claims is None:
+            self._claims = claims_client(self.gateway.client)
         try:
             await self._claims.reactions_add(channel=pending.channel, timestamp=pending.message_ts,
                                              name=approvals.DECIDED_REACTION)
