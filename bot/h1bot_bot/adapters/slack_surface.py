@@ -23,6 +23,7 @@ from h1bot_bot.core import approvals
 from h1bot_bot.core.approvals import PendingAction
 from h1bot_bot.core.commands import Reply
 from h1bot_bot.core.conversation import BotIdentity, interrupted_replies, interrupted_text, reply_metadata
+from h1bot_bot.core.events import claim_result
 from h1bot_bot.core.formatting import SLACK_MESSAGE_LIMIT, split_message, to_mrkdwn
 from h1bot_bot.core.slack_safety import outside_text
 from h1bot_bot.core.surface import Incoming
@@ -93,11 +94,11 @@ class SlackSurface:
             await self._claims.reactions_add(channel=pending.channel, timestamp=pending.message_ts,
                                              name=approvals.DECIDED_REACTION)
         except SlackApiError as exc:
-            error = exc.response.get("error") or "unknown"
-            if error == "already_reacted":
-                return False
-            log.warning("could not mark the proposal %s decided (reactions.add: %s); deciding it unclaimed",
-                        pending.id, error, extra={"channel": pending.channel})
+            claim = claim_result(exc.response.get("error") or "unknown")
+            if claim.outcome == "unclaimed":
+                log.warning("could not mark the proposal %s decided (reactions.add: %s); deciding it unclaimed",
+                            pending.id, claim.error, extra={"channel": pending.channel})
+            return claim.answer
         return True
 
     async def decided_elsewhere(self, pending: PendingAction) -> bool:

@@ -151,13 +151,12 @@ class Approvals:
         await self._audit(*core.ran_event(pending, user, result))
         return core.ran_text(result)
 
-    async def expire_due(self) -> int:
+    async def expire_due(self) -> None:
         """Settle the proposals whose time ran out: each message loses its buttons and says so, and an
-        ActionExpired Event records it. Returns how many expired."""
+        ActionExpired Event records it."""
         self.book, due = core.expire(self.book, self.now())
         for pending in due:
             await self._expired(pending)
-        return len(due)
 
     async def sweep(self, interval: float = SWEEP_SECONDS) -> None:
         """Forever, every `interval` seconds: expire_due (run it as a task; cancel the task to stop)."""
